@@ -1,0 +1,369 @@
+"""``MCDropout``: the wrapper users put around a trained model."""
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from mcdropout._exceptions import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    ModelOutputError,
+)
+from mcdropout._validation import (
+    check_choice,
+    check_optional_positive_int,
+    check_positive_float,
+    check_positive_int,
+)
+from mcdropout.dropout import MODES, enable_dropout, eval_mode
+from mcdropout.predictions import (
+    ClassificationPrediction,
+    ClassificationStatistics,
+    RegressionPrediction,
+    RegressionStatistics,
+    log_probs_from_logits,
+)
+from mcdropout.sampling._batches import (
+    Batch,
+    batch_size,
+    iter_batches,
+    slice_rows,
+    to_device,
+)
+from mcdropout.sampling._engine import STRATEGIES, PassEngine, model_device, seeded
+
+__all__ = ["DEFAULT_MAX_BATCH_SIZE", "TASKS", "MCDropout"]
+
+logger = logging.getLogger(__name__)
+
+TASKS = ("classification", "regression")
+
+# Rows per forward when the user sets no limit: bounded, yet large enough
+# that small models stack many passes into one call.
+DEFAULT_MAX_BATCH_SIZE = 4096
+
+Prediction = ClassificationPrediction | RegressionPrediction
+Statistics = ClassificationStatistics | RegressionStatistics
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ArgumentTypeError(
+            f"expected `{name}` to be True or False, got {value!r}"
+        )
+    return value
+
+
+def _check_seed(seed: object) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ArgumentTypeError(
+            f"expected `seed` to be None or a non-negative integer, got {seed!r}"
+        )
+    return seed
+
+
+class MCDropout(nn.Module):
+    """Monte Carlo dropout around a trained model.
+
+    Keeps the model's dropout on at inference, runs ``n_passes`` stochastic
+    forward passes per input and aggregates them, streaming, into a
+    predictive distribution with its uncertainty (Gal & Ghahramani, 2016).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The trained model. Classification models return logits
+        ``(n_inputs, n_classes)`` (a single column is read as a binary
+        model's logit of class 1); regression models return
+        ``(n_inputs, n_outputs)`` or ``(n_inputs,)``.
+    n_passes : int, default 50
+        Number of stochastic forward passes T.
+    task : {"classification", "regression"}, default "classification"
+    mode : {"modules", "train_except_norm"}, default "modules"
+        How dropout is switched on; see :func:`mcdropout.enable_dropout`.
+        Every other module runs in eval mode whatever its flag, so BatchNorm
+        uses (and never updates) its running statistics.
+    seed : int or None, default None
+        With a seed every call draws the same dropout masks, so results repeat
+        exactly; the caller's RNG state is left as it was. Without one the
+        global RNG is used.
+    keep_samples : bool, default False
+        Keep every pass's output in ``prediction.samples``. Off, memory does
+        not grow with ``n_passes``.
+    max_batch_size : int or None, default None
+        Most rows per forward. Passes are stacked along the batch dimension
+        (the batch repeated ``k`` times) in chunks of at most this many rows;
+        a batch larger than it is split. None means 4096.
+    heteroscedastic : bool, default False
+        Regression only: the model returns ``(n_inputs, 2 * n_outputs)``,
+        predicted means then log-variances.
+    noise_precision : float or None, default None
+        Regression only: the model precision tau; ``1 / tau`` is added to the
+        aleatoric variance.
+    progress : bool, default False
+        Show a progress bar over the batches of an iterable input.
+    strategy : {"auto", "stacked", "loop"}, default "auto"
+        ``"stacked"`` runs passes as one batched forward per chunk, ``"loop"``
+        one forward per pass; ``"auto"`` stacks and falls back to the loop
+        for models that reject a stacked batch.
+    temperature : float or None, default None
+        Classification only: each pass's logits are divided by it before the
+        softmax (temperature scaling).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Sequential(
+    ...     nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3)
+    ... )
+    >>> mc = MCDropout(model, n_passes=20, seed=0)
+    >>> prediction = mc.predict(torch.randn(8, 4))
+    >>> prediction.probs.shape, prediction.mutual_information.shape
+    (torch.Size([8, 3]), torch.Size([8]))
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        n_passes: int = 50,
+        *,
+        task: str = "classification",
+        mode: str = "modules",
+        seed: int | None = None,
+        keep_samples: bool = False,
+        max_batch_size: int | None = None,
+        heteroscedastic: bool = False,
+        noise_precision: float | None = None,
+        progress: bool = False,
+        strategy: str = "auto",
+        temperature: float | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise ArgumentTypeError(
+                f"expected `model` to be a torch.nn.Module, got {type(model).__name__}"
+            )
+        self.model = model
+        self.n_passes = check_positive_int("n_passes", n_passes)
+        self.task = check_choice("task", task, TASKS)
+        self.mode = check_choice("mode", mode, MODES)
+        self.seed = _check_seed(seed)
+        self.keep_samples = _check_bool("keep_samples", keep_samples)
+        self.max_batch_size = check_optional_positive_int(
+            "max_batch_size", max_batch_size
+        )
+        self.heteroscedastic = _check_bool("heteroscedastic", heteroscedastic)
+        self.noise_precision = (
+            None
+            if noise_precision is None
+            else check_positive_float("noise_precision", noise_precision)
+        )
+        self.progress = _check_bool("progress", progress)
+        self.strategy = check_choice("strategy", strategy, STRATEGIES)
+        self.temperature = (
+            None
+            if temperature is None
+            else check_positive_float("temperature", temperature)
+        )
+        self._check_task_options()
+        # Fail now, not at the first predict, if there is nothing to switch on.
+        with enable_dropout(model, mode):
+            pass
+
+    def _check_task_options(self) -> None:
+        if self.task == "classification":
+            for name in ("heteroscedastic", "noise_precision"):
+                if getattr(self, name) not in (None, False):
+                    raise ArgumentValueError(
+                        f"`{name}` applies to task='regression' only, got "
+                        f"{name}={getattr(self, name)!r} with task='classification'"
+                    )
+        elif self.temperature is not None:
+            raise ArgumentValueError(
+                "`temperature` applies to task='classification' only, got "
+                f"temperature={self.temperature!r} with task='regression'"
+            )
+
+    def extra_repr(self) -> str:
+        return f"n_passes={self.n_passes}, task={self.task!r}, mode={self.mode!r}"
+
+    def forward(self, *args: Any, **kwargs: Any) -> Prediction:
+        """Predict one batch: ``mc(x)``, ``mc(x1, x2)`` or ``mc(**inputs)``.
+
+        The same as :meth:`predict` on that batch.
+        """
+        if kwargs and args:
+            raise ArgumentValueError(
+                "expected positional or keyword inputs, not both; pass a dict "
+                "to predict() for keyword inputs"
+            )
+        inputs = kwargs if kwargs else (args[0] if len(args) == 1 else args)
+        return self.predict(inputs)
+
+    def predict(
+        self,
+        inputs: Batch | Iterable,
+        *,
+        targets: Tensor | None = None,
+        deterministic: bool = False,
+    ) -> Prediction:
+        """Run the passes and aggregate them into a prediction.
+
+        Parameters
+        ----------
+        inputs : Tensor, tuple, list, dict, or iterable of batches
+            One batch (a Tensor is called as ``model(x)``, a tuple or list as
+            ``model(*x)``, a dict as ``model(**x)``), or an iterable of
+            batches such as a DataLoader, whose items are inputs alone or
+            ``(inputs, targets)`` pairs.
+        targets : Tensor or None
+            Targets of a single batch; iterables carry their own.
+        deterministic : bool, default False
+            Return the ordinary dropout-off prediction instead (one pass in
+            eval mode, zero spread), as the same kind of object.
+
+        Returns
+        -------
+        ClassificationPrediction or RegressionPrediction
+            CPU tensors, one row per input in input order.
+        """
+        _check_bool("deterministic", deterministic)
+        n_passes = 1 if deterministic else self.n_passes
+        device = model_device(self.model)
+        engine = PassEngine(self.model, self.strategy)
+        batches = iter_batches(inputs, targets)
+        if self.progress and not isinstance(inputs, (Tensor, tuple, list, dict)):
+            total = len(inputs) if hasattr(inputs, "__len__") else None
+            batches = tqdm(batches, total=total, desc="MC dropout", unit="batch")
+
+        parts: list[Statistics] = []
+        target_parts: list[Tensor | None] = []
+        with (
+            self._model_state(deterministic),
+            torch.inference_mode(),
+            seeded(self.seed, device),
+        ):
+            for batch, batch_targets in batches:
+                n_rows = batch_size(batch)
+                target_parts.append(_as_targets(batch_targets, n_rows, len(parts)))
+                batch = to_device(batch, device)
+                parts.append(self._predict_batch(engine, batch, n_rows, n_passes))
+        return self._finish(parts, target_parts)
+
+    @contextlib.contextmanager
+    def _model_state(self, deterministic: bool) -> Iterator[None]:
+        with eval_mode(self.model):
+            if deterministic:
+                yield
+                return
+            with enable_dropout(self.model, self.mode, check=False):
+                yield
+
+    def _predict_batch(
+        self, engine: PassEngine, batch: Batch, n_rows: int, n_passes: int
+    ) -> Statistics:
+        if n_rows == 0:
+            raise ArgumentValueError("expected a batch of `inputs` with rows, got 0")
+        max_rows = self.max_batch_size or DEFAULT_MAX_BATCH_SIZE
+        rows_per_block = min(n_rows, max_rows)
+        passes_per_chunk = max(1, max_rows // rows_per_block)
+
+        blocks = []
+        for start in range(0, n_rows, rows_per_block):
+            stop = min(start + rows_per_block, n_rows)
+            block = slice_rows(batch, n_rows, start, stop)
+            stats = None
+            for done in range(0, n_passes, passes_per_chunk):
+                k = min(passes_per_chunk, n_passes - done)
+                outputs = engine.passes(block, stop - start, k)
+                chunk = self._statistics(outputs)
+                stats = chunk if stats is None else stats.merge(chunk)
+            blocks.append(stats)
+        return type(blocks[0]).cat(blocks) if len(blocks) > 1 else blocks[0]
+
+    def _statistics(self, outputs: Tensor) -> Statistics:
+        """Statistics of one chunk of outputs ``(k, n_rows, ...)``."""
+        _check_finite(outputs)
+        if self.task == "classification":
+            if outputs.ndim != 3:
+                raise ModelOutputError(
+                    "expected the classification model to return logits of shape "
+                    "(n_inputs, n_classes), got shape "
+                    f"{tuple(outputs.shape[1:])}"
+                )
+            log_probs = log_probs_from_logits(outputs, self.temperature)
+            return ClassificationStatistics.of(log_probs, self.keep_samples)
+
+        if not self.heteroscedastic:
+            return RegressionStatistics.of(outputs, keep_samples=self.keep_samples)
+        width = outputs.shape[-1] if outputs.ndim == 3 else None
+        if width is None or width % 2:
+            raise ModelOutputError(
+                "expected the heteroscedastic model to return shape "
+                "(n_inputs, 2 * n_outputs), means then log-variances, got shape "
+                f"{tuple(outputs.shape[1:])}"
+            )
+        means, log_variances = outputs.double().split(width // 2, dim=-1)
+        return RegressionStatistics.of(
+            means, log_variances.exp(), keep_samples=self.keep_samples
+        )
+
+    def _finish(
+        self, parts: list[Statistics], target_parts: list[Tensor | None]
+    ) -> Prediction:
+        if not parts:
+            raise ArgumentValueError(
+                "expected `inputs` to yield at least one batch, got an empty iterable"
+            )
+        stats = (type(parts[0]).cat(parts) if len(parts) > 1 else parts[0]).cpu()
+        targets = _cat_targets(target_parts)
+        if self.task == "classification":
+            return ClassificationPrediction.from_statistics(stats, targets)
+        return RegressionPrediction.from_statistics(
+            stats, targets, self.noise_precision
+        )
+
+
+def _check_finite(outputs: Tensor) -> None:
+    finite = torch.isfinite(outputs)
+    if not finite.all():
+        n_bad = int(finite.numel() - finite.sum())
+        raise ModelOutputError(
+            f"expected finite model outputs, got {n_bad} NaN or infinite value(s) "
+            f"out of {finite.numel()} in a chunk of {outputs.shape[0]} pass(es)"
+        )
+
+
+def _as_targets(targets: Any, n_rows: int, index: int) -> Tensor | None:
+    if targets is None:
+        return None
+    targets = torch.as_tensor(targets).detach().cpu()
+    if targets.ndim == 0 or targets.shape[0] != n_rows:
+        raise ArgumentValueError(
+            f"expected `targets` of batch {index} to have {n_rows} rows like its "
+            f"inputs, got shape {tuple(targets.shape)}"
+        )
+    return targets
+
+
+def _cat_targets(parts: list[Tensor | None]) -> Tensor | None:
+    given = [part is not None for part in parts]
+    if not any(given):
+        return None
+    if not all(given):
+        missing = given.index(False)
+        raise ArgumentValueError(
+            "expected every batch of `inputs` to carry targets or none to, got "
+            f"batch {missing} without targets"
+        )
+    return torch.cat(parts)
+
+
