@@ -29,9 +29,7 @@ def check_optional_positive_int(name: str, value: object) -> int | None:
     return None if value is None else check_positive_int(name, value)
 
 
-def check_probability(
-    name: str, value: object, *, include_one: bool = False
-) -> float:
+def check_probability(name: str, value: object, *, include_one: bool = False) -> float:
     """Return ``value`` as a float in [0, 1) (or [0, 1]), else raise."""
     upper = "1]" if include_one else "1)"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

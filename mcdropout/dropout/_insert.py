@@ -119,7 +119,9 @@ def add_dropout(
     types = _check_before(before)
     last_n = check_optional_positive_int("last_n", last_n)
 
-    names = [name for name, module in model.named_modules() if isinstance(module, types)]
+    names = [
+        name for name, module in model.named_modules() if isinstance(module, types)
+    ]
     type_names = "/".join(t.__name__ for t in types)
     if not names or (last_n is not None and len(names) < last_n):
         raise ArgumentValueError(

@@ -263,7 +263,9 @@ class RegressionPrediction:
             if self.mean.ndim == 1:
                 flat[name] = values[:, 0]
             else:
-                flat.update({f"{name}_{j}": values[:, j] for j in range(values.shape[1])})
+                flat.update(
+                    {f"{name}_{j}": values[:, j] for j in range(values.shape[1])}
+                )
         frame = pd.DataFrame(flat)
         _targets_column(frame, self.targets)
         return frame

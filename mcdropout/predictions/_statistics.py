@@ -110,7 +110,9 @@ class ClassificationStatistics:
     samples: Tensor | None = None
 
     @classmethod
-    def of(cls, log_probs: Tensor, keep_samples: bool = False) -> ClassificationStatistics:
+    def of(
+        cls, log_probs: Tensor, keep_samples: bool = False
+    ) -> ClassificationStatistics:
         """Statistics of ``log_probs`` ``(n_passes, n_inputs, n_classes)``."""
         probs = log_probs.exp()
         # exp(log p) underflows to exactly 0 where log p is very negative and

@@ -53,9 +53,7 @@ Statistics = ClassificationStatistics | RegressionStatistics
 
 def _check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise ArgumentTypeError(
-            f"expected `{name}` to be True or False, got {value!r}"
-        )
+        raise ArgumentTypeError(f"expected `{name}` to be True or False, got {value!r}")
     return value
 
 
@@ -365,5 +363,3 @@ def _cat_targets(parts: list[Tensor | None]) -> Tensor | None:
             f"batch {missing} without targets"
         )
     return torch.cat(parts)
-
-
