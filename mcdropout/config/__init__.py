@@ -1,0 +1,62 @@
+"""Run configs: the typed schema, YAML loading and ``--set`` overrides."""
+
+from mcdropout.config._default import DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_TEXT
+from mcdropout.config._errors import ConfigError
+from mcdropout.config._load import (
+    apply_overrides,
+    load_config,
+    parse_override,
+    read_yaml,
+    validate_config,
+)
+from mcdropout.config._schema import (
+    ARCHITECTURES,
+    SKLEARN_DATASETS,
+    TORCHVISION_DATASETS,
+    CalibrationConfig,
+    Config,
+    DataConfig,
+    ImageFolderData,
+    MCConfig,
+    ModelConfig,
+    NpzData,
+    OODConfig,
+    ReportConfig,
+    ShiftConfig,
+    SklearnData,
+    SplitConfig,
+    TableData,
+    TorchvisionData,
+    TrainConfig,
+    import_factory,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "DEFAULT_CONFIG_NAME",
+    "DEFAULT_CONFIG_TEXT",
+    "SKLEARN_DATASETS",
+    "TORCHVISION_DATASETS",
+    "CalibrationConfig",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "ImageFolderData",
+    "MCConfig",
+    "ModelConfig",
+    "NpzData",
+    "OODConfig",
+    "ReportConfig",
+    "ShiftConfig",
+    "SklearnData",
+    "SplitConfig",
+    "TableData",
+    "TorchvisionData",
+    "TrainConfig",
+    "apply_overrides",
+    "import_factory",
+    "load_config",
+    "parse_override",
+    "read_yaml",
+    "validate_config",
+]
