@@ -127,7 +127,7 @@ def _as_integers(name: str, array: np.ndarray) -> np.ndarray:
     if not np.array_equal(array, np.round(array)):
         raise ArgumentValueError(
             f"expected `{name}` to hold integer class indices, got non-integer "
-            f"values such as {array[array != np.round(array)][0]!r}"
+            f"values such as {array[array != np.round(array)][0].item()!r}"
         )
     return array.astype(np.int64)
 
@@ -167,7 +167,7 @@ def check_correct(correct: object, n_inputs: int) -> np.ndarray:
     if array.dtype.kind != "b" and not np.isin(array, (0, 1)).all():
         raise ArgumentValueError(
             "expected `correct` to hold booleans (or 0 and 1), got values other "
-            f"than 0 and 1 such as {array[~np.isin(array, (0, 1))][0]!r}"
+            f"than 0 and 1 such as {array[~np.isin(array, (0, 1))][0].item()!r}"
         )
     return array.astype(bool)
 
