@@ -1,10 +1,18 @@
 """Where the passes are run: reading inputs, stacking passes, the wrapper."""
 
-from mcdropout.sampling._engine import STRATEGIES, PassEngine, model_device, seeded
-from mcdropout.sampling._wrapper import DEFAULT_MAX_BATCH_SIZE, TASKS, MCDropout
+from mcdropout.sampling._engine import (
+    DEFAULT_MEMORY_BUDGET,
+    PRECISIONS,
+    STRATEGIES,
+    PassEngine,
+    model_device,
+    seeded,
+)
+from mcdropout.sampling._wrapper import TASKS, MCDropout
 
 __all__ = [
-    "DEFAULT_MAX_BATCH_SIZE",
+    "DEFAULT_MEMORY_BUDGET",
+    "PRECISIONS",
     "STRATEGIES",
     "TASKS",
     "MCDropout",

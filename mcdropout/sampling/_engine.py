@@ -1,20 +1,63 @@
-"""Running the stochastic passes: stacked into batched forwards, or looped."""
+"""Running the stochastic passes: trunk once, stacked chunks, or a loop.
+
+The engine turns one batch of inputs into chunks of pass outputs shaped
+``(n_passes_in_chunk, n_block_rows, ...)``. How it gets there is its strategy:
+
+- ``"trunk"``: the deterministic part of the model runs once per block, and
+  only the stochastic tail runs per pass (see :mod:`._trunk`);
+- ``"stacked"``: whole passes, the block repeated along dim 0;
+- ``"loop"``: one forward per pass;
+- ``"auto"``: trunk where the model splits, else stacked, and a loop for
+  models that reject a stacked batch or draw random numbers of their own.
+
+Chunk sizes come from ``max_batch_size`` when the user sets it, else from a
+memory budget and the measured allocation of one pass.
+"""
 
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from mcdropout._exceptions import MCDropoutError, ModelOutputError
-from mcdropout.sampling._batches import Batch, call_model, repeat_rows
+from mcdropout._exceptions import (
+    ArgumentValueError,
+    MCDropoutError,
+    ModelOutputError,
+)
+from mcdropout.sampling._batches import Batch, call_model, repeat_rows, slice_rows
+from mcdropout.sampling._memory import AllocationCounter
+from mcdropout.sampling._trunk import (
+    RandomOperations,
+    SplitUnavailable,
+    TrunkSplit,
+    split_trunk,
+)
 
-__all__ = ["STRATEGIES", "PassEngine", "model_device", "seeded"]
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "PRECISIONS",
+    "STRATEGIES",
+    "PassEngine",
+    "model_device",
+    "seeded",
+]
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("auto", "stacked", "loop")
+STRATEGIES = ("auto", "trunk", "stacked", "loop")
+PRECISIONS = ("float32", "bfloat16", "float16")
+
+# Bytes that one chunk of passes may allocate when the user sets no limit:
+# small next to any GPU or host this runs on, large enough that small models
+# stack all their passes into a few forwards.
+DEFAULT_MEMORY_BUDGET = 512 * 2**20
+
+# Rows of the batch used to measure one pass and to verify a trunk split.
+_PROBE_ROWS = 16
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -45,6 +88,23 @@ def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
         yield
 
 
+def _rng_preserved(device: torch.device) -> contextlib.AbstractContextManager:
+    cuda_devices = [device.index or 0] if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=cuda_devices)
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast for ``precision`` on ``device``; nothing for float32."""
+    if precision == "float32":
+        return contextlib.nullcontext()
+    if precision == "float16" and device.type != "cuda":
+        raise ArgumentValueError(
+            "expected `precision` to be 'float32' or 'bfloat16' for a model on "
+            f"{device.type}, got 'float16' (float16 autocast needs CUDA)"
+        )
+    return torch.autocast(device.type, dtype=getattr(torch, precision))
+
+
 def _check_tensor(output: object) -> Tensor:
     if not isinstance(output, Tensor):
         raise ModelOutputError(
@@ -55,22 +115,180 @@ def _check_tensor(output: object) -> Tensor:
     return output
 
 
-class PassEngine:
-    """Runs ``k`` passes of one block of inputs per call.
+def _signature(model: nn.Module, inputs: Any) -> tuple:
+    """What a trunk split and a measurement depend on, batch size aside."""
 
-    ``strategy="stacked"`` repeats the block ``k`` times along dim 0 and runs
-    one forward; ``"loop"`` runs ``k`` forwards; ``"auto"`` stacks and falls
-    back to the loop for the rest of the run if the model rejects a stacked
-    batch (for example one that reshapes with a fixed batch size).
+    def describe(value: Any) -> Any:
+        if isinstance(value, Tensor):
+            return (tuple(value.shape[1:]), value.dtype, value.device)
+        if isinstance(value, dict):
+            return tuple((key, describe(item)) for key, item in value.items())
+        if isinstance(value, (tuple, list)):
+            return tuple(describe(item) for item in value)
+        return type(value)
+
+    return describe(inputs), tuple(id(module) for module in model.modules())
+
+
+@dataclass
+class _Plan:
+    """How one kind of batch runs: the split (if any) and bytes per row."""
+
+    split: TrunkSplit | None
+    full_bytes_per_row: float | None = None
+    pass_bytes_per_row: float | None = None
+
+
+class PassEngine:
+    """Runs the passes of one ``predict`` call.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model, already in the state the passes run in.
+    strategy : str
+        One of :data:`STRATEGIES`.
+    split_trunk : bool
+        Whether a trunk split may be used (Monte Carlo passes in ``"modules"``
+        mode, where dropout modules are the only randomness).
+    max_batch_size : int or None
+        Most rows per forward; None to size chunks from ``memory_budget``.
+    memory_budget : int
+        Bytes one chunk may allocate, when ``max_batch_size`` is None.
+    plans : dict
+        A cache of plans, kept by the caller across calls.
     """
 
-    def __init__(self, model: nn.Module, strategy: str = "auto") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        strategy: str = "auto",
+        *,
+        split_trunk: bool = True,
+        max_batch_size: int | None = None,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        plans: dict | None = None,
+    ) -> None:
         self.model = model
         self.strategy = strategy
+        self.allow_split = split_trunk and strategy in ("auto", "trunk")
         self.stacking = strategy != "loop"
+        self.max_batch_size = max_batch_size
+        self.memory_budget = memory_budget
+        self.plans = {} if plans is None else plans
+        self.passes_per_chunk: int | None = None
 
-    def passes(self, inputs: Batch, n_rows: int, n_passes: int) -> Tensor:
-        """Outputs of ``n_passes`` passes, shaped ``(n_passes, n_rows, ...)``."""
+    def run(
+        self, inputs: Batch, n_rows: int, n_passes: int
+    ) -> Iterator[tuple[int, int, Tensor]]:
+        """Yield ``(start, stop, outputs)``: outputs ``(k, stop - start, ...)``
+        of ``k`` passes over rows ``start:stop``, block after block."""
+        plan = self._plan(inputs, n_rows, n_passes)
+        rows_per_block, passes_per_chunk = self._layout(plan, n_rows)
+        if self.passes_per_chunk is None:
+            self.passes_per_chunk = passes_per_chunk
+        for start in range(0, n_rows, rows_per_block):
+            stop = min(start + rows_per_block, n_rows)
+            block = slice_rows(inputs, n_rows, start, stop)
+            for outputs in self._block(block, stop - start, n_passes, plan.split):
+                yield start, stop, outputs
+
+    def _plan(self, inputs: Batch, n_rows: int, n_passes: int) -> _Plan:
+        key = (_signature(self.model, inputs), self.allow_split and n_passes > 1)
+        # Probing forwards must not consume the random numbers of the passes,
+        # so that results do not depend on whether a plan was cached.
+        with _rng_preserved(model_device(self.model)):
+            if key not in self.plans:
+                probe = slice_rows(inputs, n_rows, 0, min(n_rows, _PROBE_ROWS))
+                split = self._split(probe, min(n_rows, _PROBE_ROWS)) if key[1] else None
+                self.plans[key] = _Plan(split)
+            plan = self.plans[key]
+            if self.max_batch_size is None and plan.full_bytes_per_row is None:
+                self._measure(plan, inputs, n_rows)
+        return plan
+
+    def _split(self, probe: Batch, n_rows: int) -> TrunkSplit | None:
+        try:
+            split = split_trunk(self.model, probe, n_rows)
+        except SplitUnavailable as reason:
+            if self.strategy == "trunk":
+                raise ArgumentValueError(
+                    "expected a model whose deterministic trunk can be split off "
+                    f"for strategy='trunk', got one where {reason}; use "
+                    "strategy='auto' or 'stacked'"
+                ) from None
+            logger.debug("running full passes: %s", reason)
+            if isinstance(reason, RandomOperations) and self.strategy == "auto":
+                # Stacked passes would share such numbers within a chunk.
+                self.stacking = False
+            return None
+        logger.debug("computing the trunk once per batch: %s", split.summary())
+        return split
+
+    def _measure(self, plan: _Plan, inputs: Batch, n_rows: int) -> None:
+        m = min(n_rows, _PROBE_ROWS)
+        probe = slice_rows(inputs, n_rows, 0, m)
+        with AllocationCounter() as full:
+            values = plan.split.run_trunk(probe) if plan.split else None
+            if values is None:
+                call_model(self.model, probe)
+        plan.full_bytes_per_row = max(full.n_bytes / m, 1.0)
+        plan.pass_bytes_per_row = plan.full_bytes_per_row
+        if plan.split is not None:
+            with AllocationCounter() as tail:
+                plan.split.run_tail(values, 1)
+            plan.full_bytes_per_row += tail.n_bytes / m
+            plan.pass_bytes_per_row = max(tail.n_bytes / m, 1.0)
+
+    def _layout(self, plan: _Plan, n_rows: int) -> tuple[int, int]:
+        """Rows per block, and passes stacked per forward of a block."""
+        if self.max_batch_size is not None:
+            rows_per_block = min(n_rows, self.max_batch_size)
+            return rows_per_block, max(1, self.max_batch_size // rows_per_block)
+        budget = self.memory_budget
+        rows_per_block = int(min(n_rows, max(1, budget // plan.full_bytes_per_row)))
+        rows_per_forward = budget // plan.pass_bytes_per_row
+        passes_per_chunk = int(max(1, rows_per_forward // rows_per_block))
+        if self.passes_per_chunk is not None:
+            passes_per_chunk = min(passes_per_chunk, self.passes_per_chunk)
+        return rows_per_block, passes_per_chunk
+
+    def _block(
+        self, block: Batch, n_rows: int, n_passes: int, split: TrunkSplit | None
+    ) -> Iterator[Tensor]:
+        values = split.run_trunk(block) if split is not None else None
+        done = 0
+        while done < n_passes:
+            k = min(self.passes_per_chunk, n_passes - done)
+            try:
+                if values is not None:
+                    outputs = self._tail(split, values, n_rows, k)
+                else:
+                    outputs = self._passes(block, n_rows, k)
+            except torch.OutOfMemoryError:
+                if k == 1:
+                    raise
+                self.passes_per_chunk = k // 2
+                logger.warning(
+                    "out of memory running %d passes of %d inputs at once; "
+                    "retrying with %d",
+                    k,
+                    n_rows,
+                    self.passes_per_chunk,
+                )
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                continue
+            done += k
+            yield outputs
+
+    def _tail(
+        self, split: TrunkSplit, values: tuple, n_rows: int, n_passes: int
+    ) -> Tensor:
+        output = _check_tensor(split.run_tail(values, n_passes))
+        return output.view(n_passes, n_rows, *output.shape[1:])
+
+    def _passes(self, inputs: Batch, n_rows: int, n_passes: int) -> Tensor:
         if self.stacking and n_passes > 1:
             stacked = self._stacked(inputs, n_rows, n_passes)
             if stacked is not None:

@@ -28,24 +28,22 @@ from mcdropout.predictions import (
     RegressionStatistics,
     log_probs_from_logits,
 )
-from mcdropout.sampling._batches import (
-    Batch,
-    batch_size,
-    iter_batches,
-    slice_rows,
-    to_device,
+from mcdropout.sampling._batches import Batch, batch_size, iter_batches, to_device
+from mcdropout.sampling._engine import (
+    DEFAULT_MEMORY_BUDGET,
+    PRECISIONS,
+    STRATEGIES,
+    PassEngine,
+    autocast,
+    model_device,
+    seeded,
 )
-from mcdropout.sampling._engine import STRATEGIES, PassEngine, model_device, seeded
 
-__all__ = ["DEFAULT_MAX_BATCH_SIZE", "TASKS", "MCDropout"]
+__all__ = ["TASKS", "MCDropout"]
 
 logger = logging.getLogger(__name__)
 
 TASKS = ("classification", "regression")
-
-# Rows per forward when the user sets no limit: bounded, yet large enough
-# that small models stack many passes into one call.
-DEFAULT_MAX_BATCH_SIZE = 4096
 
 Prediction = ClassificationPrediction | RegressionPrediction
 Statistics = ClassificationStatistics | RegressionStatistics
@@ -98,7 +96,8 @@ class MCDropout(nn.Module):
     max_batch_size : int or None, default None
         Most rows per forward. Passes are stacked along the batch dimension
         (the batch repeated ``k`` times) in chunks of at most this many rows;
-        a batch larger than it is split. None means 4096.
+        a batch larger than it is split. None sizes chunks from
+        ``memory_budget`` instead.
     heteroscedastic : bool, default False
         Regression only: the model returns ``(n_inputs, 2 * n_outputs)``,
         predicted means then log-variances.
@@ -107,13 +106,26 @@ class MCDropout(nn.Module):
         aleatoric variance.
     progress : bool, default False
         Show a progress bar over the batches of an iterable input.
-    strategy : {"auto", "stacked", "loop"}, default "auto"
-        ``"stacked"`` runs passes as one batched forward per chunk, ``"loop"``
-        one forward per pass; ``"auto"`` stacks and falls back to the loop
-        for models that reject a stacked batch.
+    strategy : {"auto", "trunk", "stacked", "loop"}, default "auto"
+        ``"trunk"`` computes the part of the model that no dropout influences
+        once per batch and runs only the rest per pass (``torch.fx``; mode
+        ``"modules"`` only); ``"stacked"`` runs whole passes, stacked into one
+        batched forward per chunk; ``"loop"`` one forward per pass. ``"auto"``
+        uses the trunk where the model splits, else stacks, and loops for
+        models that reject a stacked batch or draw random numbers other than
+        through dropout modules.
     temperature : float or None, default None
         Classification only: each pass's logits are divided by it before the
         softmax (temperature scaling).
+    memory_budget : int, default 512 MiB
+        Bytes one chunk of passes may allocate when ``max_batch_size`` is
+        None. The allocation of one pass is measured on a few inputs (the sum
+        of every tensor it creates, an upper bound); chunks stack as many
+        passes as fit. On CUDA an out-of-memory error halves the chunk and
+        retries.
+    precision : {"float32", "bfloat16", "float16"}, default "float32"
+        Run the passes under ``torch.autocast`` in this dtype (``"float16"``
+        on CUDA only); statistics are accumulated in float64 either way.
 
     Examples
     --------
@@ -143,6 +155,8 @@ class MCDropout(nn.Module):
         progress: bool = False,
         strategy: str = "auto",
         temperature: float | None = None,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        precision: str = "float32",
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -171,7 +185,11 @@ class MCDropout(nn.Module):
             if temperature is None
             else check_positive_float("temperature", temperature)
         )
+        self.memory_budget = check_positive_int("memory_budget", memory_budget)
+        self.precision = check_choice("precision", precision, PRECISIONS)
         self._check_task_options()
+        # Trunk splits and pass measurements, by kind of batch.
+        self._plans: dict = {}
         # Fail now, not at the first predict, if there is nothing to switch on.
         with enable_dropout(model, mode):
             pass
@@ -236,7 +254,14 @@ class MCDropout(nn.Module):
         _check_bool("deterministic", deterministic)
         n_passes = 1 if deterministic else self.n_passes
         device = model_device(self.model)
-        engine = PassEngine(self.model, self.strategy)
+        engine = PassEngine(
+            self.model,
+            self.strategy,
+            split_trunk=self.mode == "modules",
+            max_batch_size=self.max_batch_size,
+            memory_budget=self.memory_budget,
+            plans=self._plans,
+        )
         batches = iter_batches(inputs, targets)
         if self.progress and not isinstance(inputs, (Tensor, tuple, list, dict)):
             total = len(inputs) if hasattr(inputs, "__len__") else None
@@ -248,6 +273,7 @@ class MCDropout(nn.Module):
             self._model_state(deterministic),
             torch.inference_mode(),
             seeded(self.seed, device),
+            autocast(self.precision, device),
         ):
             for batch, batch_targets in batches:
                 n_rows = batch_size(batch)
@@ -270,22 +296,12 @@ class MCDropout(nn.Module):
     ) -> Statistics:
         if n_rows == 0:
             raise ArgumentValueError("expected a batch of `inputs` with rows, got 0")
-        max_rows = self.max_batch_size or DEFAULT_MAX_BATCH_SIZE
-        rows_per_block = min(n_rows, max_rows)
-        passes_per_chunk = max(1, max_rows // rows_per_block)
-
-        blocks = []
-        for start in range(0, n_rows, rows_per_block):
-            stop = min(start + rows_per_block, n_rows)
-            block = slice_rows(batch, n_rows, start, stop)
-            stats = None
-            for done in range(0, n_passes, passes_per_chunk):
-                k = min(passes_per_chunk, n_passes - done)
-                outputs = engine.passes(block, stop - start, k)
-                chunk = self._statistics(outputs)
-                stats = chunk if stats is None else stats.merge(chunk)
-            blocks.append(stats)
-        return type(blocks[0]).cat(blocks) if len(blocks) > 1 else blocks[0]
+        blocks: dict[int, Statistics] = {}
+        for start, _, outputs in engine.run(batch, n_rows, n_passes):
+            chunk = self._statistics(outputs)
+            blocks[start] = blocks[start].merge(chunk) if start in blocks else chunk
+        parts = list(blocks.values())
+        return parts[0] if len(parts) == 1 else type(parts[0]).cat(parts)
 
     def _statistics(self, outputs: Tensor) -> Statistics:
         """Statistics of one chunk of outputs ``(k, n_rows, ...)``."""
