@@ -6,6 +6,7 @@ turns validation errors into one line per problem with the key path.
 """
 
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -253,6 +254,16 @@ class TableData(_DataBase):
     features: list[str] | None = None
     task: Task = "classification"
     image_shape: list[PositiveInt] | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _reader_installed(cls, value: str) -> str:
+        if value == "parquet" and importlib.util.find_spec("pyarrow") is None:
+            raise ValueError(
+                "reading Parquet needs pyarrow, an optional dependency; install "
+                "it with pip install 'mcdropout[parquet]'"
+            )
+        return value
 
 
 class NpzData(_DataBase):
