@@ -2,6 +2,7 @@
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from tqdm.auto import tqdm
 from mcdropout._exceptions import (
     ArgumentTypeError,
     ArgumentValueError,
+    MCDropoutWarning,
     ModelOutputError,
 )
 from mcdropout._validation import (
@@ -339,6 +341,19 @@ class MCDropout(nn.Module):
             )
         stats = (type(parts[0]).cat(parts) if len(parts) > 1 else parts[0]).cpu()
         targets = _cat_targets(target_parts)
+        moments = stats.probs if self.task == "classification" else stats.means
+        # Identical passes leave only rounding in the variance.
+        rounding = (1e-9 * moments.mean.abs()).square()
+        if moments.count > 1 and (moments.variance <= rounding).all():
+            warnings.warn(
+                f"all {moments.count} passes gave identical outputs, so every "
+                "uncertainty is zero: dropout had no effect in mode="
+                f"{self.mode!r}. Models that apply dropout functionally or "
+                "through fused kernels (nn.MultiheadAttention, "
+                "nn.TransformerEncoderLayer) need mode='train_except_norm'.",
+                MCDropoutWarning,
+                stacklevel=3,
+            )
         if self.task == "classification":
             return ClassificationPrediction.from_statistics(stats, targets)
         return RegressionPrediction.from_statistics(

@@ -13,7 +13,11 @@ from mcdropout import (
     NoDropoutError,
     RegressionPrediction,
 )
-from mcdropout._exceptions import ArgumentTypeError, ArgumentValueError
+from mcdropout._exceptions import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    MCDropoutWarning,
+)
 from mcdropout.dropout import enable_dropout
 from tests.conftest import FunctionalDropoutNet, assert_unchanged, snapshot
 
@@ -143,9 +147,9 @@ def test_batchnorm_uses_running_statistics_under_mc(cnn):
             module.p = 0.0
     x = torch.randn(16, 1, 5, 5)
     mc = MCDropout(cnn, 5)
-    torch.testing.assert_close(
-        mc.predict(x).probs, mc.predict(x, deterministic=True).probs
-    )
+    with pytest.warns(MCDropoutWarning, match="identical outputs"):
+        mc_probs = mc.predict(x).probs
+    torch.testing.assert_close(mc_probs, mc.predict(x, deterministic=True).probs)
 
 
 def test_functional_dropout_model_needs_train_except_norm():
@@ -182,7 +186,8 @@ def test_tuple_and_dict_inputs_are_unpacked():
     assert torch.equal(from_tuple.probs, from_dict.probs)
     assert torch.equal(from_tuple.probs, from_call.probs)
     # A non-tensor argument is passed through, not repeated.
-    scaled = mc.predict({"first": first, "second": second, "scale": 0.0})
+    with pytest.warns(MCDropoutWarning, match="identical outputs"):
+        scaled = mc.predict({"first": first, "second": second, "scale": 0.0})
     torch.testing.assert_close(
         scaled.probs, torch.full((5, 2), 0.5, dtype=torch.float64)
     )
@@ -364,3 +369,16 @@ def test_bad_inputs_are_refused(mlp, inputs):
         mc.predict(inputs[:0])
     with pytest.raises(ArgumentTypeError, match=r"`model` to be a torch.nn.Module"):
         MCDropout(lambda x: x)
+
+
+def test_transformer_in_modules_mode_warns_that_passes_are_identical():
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.3, batch_first=True)
+    model = nn.Sequential(
+        nn.TransformerEncoder(layer, 1), nn.Flatten(), nn.Linear(32, 3)
+    )
+    x = torch.randn(6, 4, 8)
+    with pytest.warns(MCDropoutWarning, match=r"identical outputs.*train_except_norm"):
+        MCDropout(model.eval(), 5).predict(x)
+    prediction = MCDropout(model, 5, mode="train_except_norm").predict(x)
+    assert (prediction.mutual_information > 0).all()
