@@ -53,7 +53,8 @@ class Splits:
     """The train, validation and test parts of one data source.
 
     Each dataset yields ``(input, target)`` pairs: float32 inputs of shape
-    ``info.input_shape``; int64 class indices or float32 regression targets.
+    ``info.input_shape``; int64 class indices, or float32 regression targets
+    of shape ``(1,)``.
     """
 
     train: Dataset
@@ -116,5 +117,8 @@ def split_arrays(
     target_dtype = torch.int64 if info.task == "classification" else torch.float32
     x = torch.as_tensor(inputs, dtype=torch.float32)
     y = torch.as_tensor(targets, dtype=target_dtype)
+    if info.task == "regression":
+        # One column, like the model's output and the predicted mean.
+        y = y.reshape(-1, 1)
     train, val_set, test_set = (TensorDataset(x[idx], y[idx]) for idx in parts)
     return Splits(train, val_set, test_set, info)
