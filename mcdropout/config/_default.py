@@ -37,13 +37,13 @@ mc:
   n_passes: 50
   seed: 0
 calibration:
-  temperature_scaling: true
+  enabled: true
 ood:
   shifts:
     - kind: gaussian_noise
-      severities: [0.5, 1.0, 2.0]
+      severities: [0.1, 0.25, 0.5]
     - kind: rotation
-      severities: [15, 30, 45]
+      severities: [10, 20, 30]
 report:
   n_bins: 15
 """

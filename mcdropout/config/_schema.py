@@ -317,9 +317,15 @@ class MCConfig(_Section):
 
 
 class CalibrationConfig(_Section):
-    """The ``calibration`` section: temperature scaling on the validation split."""
+    """The ``calibration`` section: recalibration fitted on the validation split.
 
-    temperature_scaling: Bool = True
+    Classification: temperature scaling of every pass's logits. Regression:
+    a factor on the predictive variance when the model predicts a spread of
+    its own (``model.heteroscedastic`` or ``mc.noise_precision``), else the
+    noise precision itself.
+    """
+
+    enabled: Bool = True
 
 
 class ShiftConfig(_Section):

@@ -14,7 +14,6 @@ from mcdropout.models._loading import (
     load_pickled_model,
     load_state_dict,
     load_torchscript,
-    save_state_dict,
 )
 
 __all__ = [
@@ -28,6 +27,5 @@ __all__ = [
     "load_torchscript",
     "mlp",
     "resnet18",
-    "save_state_dict",
     "small_cnn",
 ]

@@ -20,7 +20,6 @@ __all__ = [
     "load_pickled_model",
     "load_state_dict",
     "load_torchscript",
-    "save_state_dict",
 ]
 
 logger = logging.getLogger(__name__)
@@ -135,14 +134,3 @@ def load_torchscript(path: str | Path) -> nn.Module:
     except (RuntimeError, ValueError) as error:
         first = str(error).strip().splitlines()[0]
         raise ArgumentValueError(f"cannot load TorchScript {path}: {first}") from None
-
-
-def save_state_dict(model: nn.Module, path: str | Path) -> None:
-    """Write ``model.state_dict()`` to ``path`` atomically (temp file, rename)."""
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        torch.save(model.state_dict(), partial)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)

@@ -1,0 +1,52 @@
+"""Writing single output files atomically, never over an existing file unasked."""
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from mcdropout._exceptions import ArgumentValueError
+
+__all__ = ["OutputExistsError", "UsageError", "check_new_file", "write_atomic"]
+
+
+class UsageError(ArgumentValueError):
+    """A command-line argument (not the config) is not accepted."""
+
+
+class OutputExistsError(UsageError):
+    """An output path already exists and overwriting was not asked for."""
+
+
+def check_new_file(path: str | Path, *, overwrite: bool, option: str = "--out") -> Path:
+    """``path`` as an absolute Path that may be written, else raise.
+
+    Refuses an existing folder always, and an existing file unless
+    ``overwrite`` is True.
+    """
+    path = Path(path).expanduser().absolute()
+    if path.is_dir():
+        raise OutputExistsError(
+            f"{option}: expected a file path, got the folder {path}"
+        )
+    if path.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{option}: {path} already exists; pass --overwrite to replace it"
+        )
+    return path
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(temporary_path)``, then rename the result onto ``path``.
+
+    The temporary file sits next to ``path``, so the rename is atomic: a
+    reader sees the old file or the complete new one, never a partial one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
