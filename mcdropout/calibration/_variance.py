@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +25,7 @@ from mcdropout._exceptions import (
     MCDropoutWarning,
 )
 from mcdropout.calibration._mc import check_mc, reconfigured
-from mcdropout.calibration._search import minimize_bounded
+from mcdropout.calibration._search import Minimum, minimize_bounded
 from mcdropout.metrics._checks import check_same_shape, check_scores
 from mcdropout.metrics._regression import gaussian_nll_of_variance
 from mcdropout.predictions import RegressionPrediction
@@ -251,6 +251,25 @@ class NoisePrecisionFit:
         )
 
 
+def _search_log_noise(nll: Callable[[float], float], largest: float) -> Minimum:
+    """Minimise ``nll`` over the log noise variance, up to ``log(largest)``."""
+    high = math.log(largest)
+    low = high - _NOISE_DECADES * math.log(10)
+    found = minimize_bounded(nll, low, high, n_grid=61)
+
+    # An optimum at the upper end is genuine (all errors equal); at the lower
+    # end the NLL would fall further with less noise.
+    if found.at_bound and found.x < (low + high) / 2:
+        warnings.warn(
+            "the validation NLL keeps falling as the noise variance goes to 0 "
+            "(the epistemic variance covers the errors); returning "
+            f"noise_precision {math.exp(-found.x):.4g}, the end of the range",
+            MCDropoutWarning,
+            stacklevel=3,
+        )
+    return found
+
+
 def fit_noise_precision(
     prediction: RegressionPrediction | MCDropout,
     inputs: Batch | Iterable | None = None,
@@ -320,21 +339,11 @@ def fit_noise_precision(
     prediction, targets = _resolve(prediction, inputs, targets)
     mean = _flat(prediction.mean)
     epistemic = _flat(prediction.epistemic_variance)
-    largest = math.log(_residuals_squared(prediction, targets).max())
 
     def nll(log_noise: float) -> float:
         return gaussian_nll_of_variance(mean, epistemic + math.exp(log_noise), targets)
 
-    lowest = largest - _NOISE_DECADES * math.log(10)
-    found = minimize_bounded(nll, lowest, largest, n_grid=61)
-    if found.at_bound and found.x < (lowest + largest) / 2:
-        warnings.warn(
-            "the validation NLL keeps falling as the noise variance goes to 0 "
-            "(the epistemic variance covers the errors); returning "
-            f"noise_precision {math.exp(-found.x):.4g}, the end of the range",
-            MCDropoutWarning,
-            stacklevel=2,
-        )
+    found = _search_log_noise(nll, _residuals_squared(prediction, targets).max())
     nll_before = _nll_or_nan(mean, _flat(prediction.variance), targets)
     logger.info(
         "noise precision %.4g: NLL %.4f -> %.4f",
