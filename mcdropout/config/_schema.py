@@ -349,9 +349,13 @@ class OODConfig(_Section):
 
 
 class ReportConfig(_Section):
-    """The ``report`` section: what the calibration report holds."""
+    """The ``report`` section: how the calibration report is written."""
 
     n_bins: PositiveInt = 15
+    formats: list[Literal["html", "md", "json", "csv"]] = Field(
+        default=["html", "md", "json", "csv"], min_length=1
+    )
+    dpi: PositiveInt = 100
 
 
 class Config(_Section):

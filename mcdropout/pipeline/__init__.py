@@ -15,6 +15,7 @@ from mcdropout.pipeline._files import (
     OutputExistsError,
     UsageError,
     check_new_file,
+    check_new_folder,
     write_atomic,
 )
 from mcdropout.pipeline._model import (
@@ -26,7 +27,13 @@ from mcdropout.pipeline._model import (
     resolve_device,
     train_from_config,
 )
-from mcdropout.pipeline._run import PREDICTION_FORMATS, run_predict, run_train
+from mcdropout.pipeline._run import (
+    PREDICTION_FORMATS,
+    ReportRun,
+    run_predict,
+    run_report,
+    run_train,
+)
 
 __all__ = [
     "CACHE_ENV",
@@ -34,16 +41,19 @@ __all__ = [
     "Evaluation",
     "OutputExistsError",
     "PreparedModel",
+    "ReportRun",
     "UsageError",
     "cache_dir",
     "cache_key",
     "check_new_file",
+    "check_new_folder",
     "evaluate",
     "make_mc",
     "predict_inputs",
     "prepare_model",
     "resolve_device",
     "run_predict",
+    "run_report",
     "run_train",
     "shift_name",
     "train_from_config",

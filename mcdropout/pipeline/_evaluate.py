@@ -210,7 +210,7 @@ def evaluate(
     if config.calibration.enabled:
         final, result.calibration = _calibrate(config, mc, splits)
         result.calibrated = final.predict(test)
-        logger.info("calibration: %s", result.calibration)
+        logger.debug("calibration: %s", result.calibration)
 
     def predict(dataset: Dataset) -> Prediction:
         return final.predict(_loader(config, dataset))

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from mcdropout._exceptions import ArgumentValueError
 
-__all__ = ["OutputExistsError", "UsageError", "check_new_file", "write_atomic"]
+__all__ = [
+    "OutputExistsError",
+    "UsageError",
+    "check_new_file",
+    "check_new_folder",
+    "write_atomic",
+]
 
 
 class UsageError(ArgumentValueError):
@@ -32,6 +38,24 @@ def check_new_file(path: str | Path, *, overwrite: bool, option: str = "--out") 
     if path.exists() and not overwrite:
         raise OutputExistsError(
             f"{option}: {path} already exists; pass --overwrite to replace it"
+        )
+    return path
+
+
+def check_new_folder(
+    path: str | Path, *, overwrite: bool, option: str = "--out"
+) -> Path:
+    """``path`` as an absolute Path for a new report folder, else raise.
+
+    Checked before any work starts; refuses a file, and a folder holding
+    files unless ``overwrite`` is True.
+    """
+    path = Path(path).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"{option}: expected a folder, got the file {path}")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"{option}: {path} already holds files; pass --overwrite to replace it"
         )
     return path
 

@@ -1,18 +1,26 @@
 """The three jobs of the command line, callable from Python too."""
 
 import logging
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from mcdropout.config import Config, ConfigError
 from mcdropout.data import load_splits, parquet_available
-from mcdropout.pipeline._evaluate import predict_inputs
-from mcdropout.pipeline._files import UsageError, check_new_file, write_atomic
-from mcdropout.pipeline._model import prepare_model, train_from_config
+from mcdropout.pipeline._evaluate import Evaluation, evaluate, predict_inputs
+from mcdropout.pipeline._files import (
+    UsageError,
+    check_new_file,
+    check_new_folder,
+    write_atomic,
+)
+from mcdropout.pipeline._model import PreparedModel, prepare_model, train_from_config
+from mcdropout.report import CalibrationReport
 from mcdropout.training import EpochCallback, TrainingResult
 
-__all__ = ["PREDICTION_FORMATS", "run_predict", "run_train"]
+__all__ = ["PREDICTION_FORMATS", "ReportRun", "run_predict", "run_report", "run_train"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,3 +116,142 @@ def run_predict(
         write_atomic(path, lambda partial: frame.to_parquet(partial, index=False))
     logger.info("wrote %d predictions to %s", len(frame), path)
     return path
+
+
+@dataclass
+class ReportRun:
+    """A finished ``report`` job.
+
+    Attributes
+    ----------
+    report : CalibrationReport
+        Its ``metrics`` and ``tables`` stay available after writing.
+    path : Path
+        The report's folder.
+    evaluation : Evaluation
+        Every prediction the report compares.
+    model : PreparedModel
+        The model and where it came from.
+    """
+
+    report: CalibrationReport
+    path: Path
+    evaluation: Evaluation
+    model: PreparedModel
+
+    @property
+    def index_html(self) -> Path | None:
+        """The report's web page, when the HTML format was written."""
+        page = self.path / "index.html"
+        return page if page.is_file() else None
+
+
+def _describe_model(config: Config, prepared: PreparedModel) -> str:
+    model = config.model
+    if prepared.origin == "torchscript":
+        return f"TorchScript {model.torchscript.name}"
+    args = ", ".join(f"{key}={value}" for key, value in model.args.items())
+    text = f"{model.architecture}({args})"
+    if prepared.origin == "checkpoint":
+        return f"{text} from {model.checkpoint.name}"
+    return f"{text}, {prepared.origin}"
+
+
+def _describe_data(config: Config) -> str:
+    data = config.data
+    name = (
+        getattr(data, "name", None)
+        or Path(getattr(data, "path", None) or getattr(data, "root", "")).name
+    )
+    return f"{data.source} {name}"
+
+
+def _metadata(
+    config: Config, prepared: PreparedModel, evaluation: Evaluation, seconds: float
+) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "config": config.name,
+        "model": _describe_model(config, prepared),
+        "data": _describe_data(config),
+        "n_passes": config.mc.n_passes,
+        "mode": config.mc.mode,
+        "seed": config.mc.seed,
+    }
+    if prepared.training is not None:
+        metadata["epochs_trained"] = len(prepared.training.train_loss)
+    metadata.update(evaluation.calibration)
+    metadata["time_taken"] = f"{seconds:.1f} s"
+    return metadata
+
+
+def _check_task_options(config: Config, task: str) -> None:
+    if task == "classification":
+        return
+    if config.ood.shifts:
+        raise ConfigError(
+            ["ood.shifts: dataset shift is reported for classification only"]
+        )
+    if config.ood.dataset is not None:
+        raise ConfigError(
+            [
+                "ood.dataset: out-of-distribution detection is reported for "
+                "classification only"
+            ]
+        )
+
+
+def run_report(
+    config: Config,
+    out_dir: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    progress: bool = False,
+    on_epoch: EpochCallback | None = None,
+) -> ReportRun:
+    """Run a config end to end and write its calibration report.
+
+    Loads the data, gets the model (TorchScript, checkpoint, cache, or
+    trained and cached), runs Monte Carlo dropout and the deterministic
+    baseline on the test split, fits the calibration on the validation
+    split, predicts the shifted and out-of-distribution inputs, and writes
+    the report (``index.html``, ``report.md``, ``metrics.json``,
+    ``predictions.csv`` as ``report.formats`` says).
+
+    Parameters
+    ----------
+    config : Config
+    out_dir : str, Path or None
+        The report's folder; None means ``reports/<config name>``.
+    overwrite : bool
+        Replace a folder that already holds files (checked before any work).
+    progress : bool
+        Progress bars over the Monte Carlo passes.
+    on_epoch : callable or None
+        Training progress, when the model is trained.
+
+    Returns
+    -------
+    ReportRun
+    """
+    started = time.perf_counter()
+    out_dir = Path("reports") / config.name if out_dir is None else Path(out_dir)
+    path = check_new_folder(out_dir, overwrite=overwrite)
+    splits = load_splits(config.data)
+    _check_task_options(config, splits.info.task)
+
+    prepared = prepare_model(config, splits, on_epoch=on_epoch)
+    evaluation = evaluate(config, splits, prepared.model, progress=progress)
+    metadata = _metadata(config, prepared, evaluation, time.perf_counter() - started)
+    report = CalibrationReport(
+        evaluation.mc,
+        deterministic=evaluation.deterministic,
+        temperature_scaled=evaluation.calibrated,
+        ood=evaluation.ood,
+        shifted=evaluation.shifted or None,
+        class_names=splits.info.class_names,
+        n_bins=config.report.n_bins,
+        metadata=metadata,
+        dpi=config.report.dpi,
+    )
+    written = report.write(path, overwrite=overwrite, formats=config.report.formats)
+    return ReportRun(report, written, evaluation, prepared)
