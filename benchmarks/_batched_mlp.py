@@ -3,10 +3,12 @@
 The grid search of the UCI protocol trains one network per (dropout rate,
 tau) pair on the same data. Here the ``n_configs`` networks share nothing but
 their tensors: their weights are stacked, ``(n_configs, n_features,
-n_hidden)`` and ``(n_configs, n_hidden, 1)``, and every step runs all of them
-with a few batched matrix products. Small networks spend most of a step in
-Python and dispatch overhead, so one batched step costs about what one
-network's step costs, and the grid trains in about the time of one network.
+n_hidden)`` and so on, and every step runs all of them with a few batched
+matrix products. Networks this small spend most of a step in Python and
+dispatch overhead: on one CPU thread a step of twelve networks (batch 128,
+8 inputs, 50 hidden units) takes about twice the time of one network's step,
+and the grid's whole training, random draws included, about five times the
+time of one network rather than twelve.
 
 Each network is the same function as the Keras model of Gal & Ghahramani's
 experiments::
@@ -20,9 +22,9 @@ trained on the loss of a mini-batch of ``B`` rows
 (Keras' ``l2(lambda)`` regulariser on both kernels, not on the biases, so the
 gradient gains ``2 lambda W``), with Adam in Keras' form:
 ``W <- W - lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``. The
-gradients are written out by hand (two layers make that short) rather than
-taken by autograd, which saves half the time of a step; the tests check them
-against autograd.
+gradients are written out by hand (two layers make that short): a step is
+five to seven times faster than autograd with ``torch.optim.Adam``, and the
+tests check the result against autograd.
 
 Randomness is per network, from its own NumPy generator
 (``numpy.random.Generator(numpy.random.SFC64(seed))``, about twice as fast as
@@ -69,7 +71,7 @@ def weight_decay(
     Examples
     --------
     >>> weight_decay(0.5, tau=0.1, n_rows=100)
-    2.5e-05
+    2.5e-06
     """
     return length_scale**2 * (1.0 - dropout_rate) / (2.0 * n_rows * tau)
 

@@ -66,11 +66,15 @@ __all__ = [
     "PUBLISHED",
     "Settings",
     "SplitResult",
+    "final_model",
     "main",
     "markdown_row",
     "run_dataset",
     "run_split",
+    "score_test",
+    "search_grid",
     "summarize",
+    "train_networks",
 ]
 
 logger = logging.getLogger(__name__)
@@ -288,7 +292,14 @@ def final_model(
 
 
 def run_split(dataset: UCIDataset, index: int, settings: Settings) -> SplitResult:
-    """The whole protocol on split ``index``: search, retrain, test."""
+    """The whole protocol on split ``index``: search, retrain, test.
+
+    Examples
+    --------
+    >>> dataset = read_uci_folder("../shared/data/uci/yacht")  # doctest: +SKIP
+    >>> run_split(dataset, 0, Settings(epochs_multiplier=1))  # doctest: +SKIP
+    SplitResult(split=0, dropout_rate=0.005, tau=0.25, rmse=..., ...)
+    """
     start = time.perf_counter()
     split = dataset.split(index)
     scores: list[float] = []
@@ -298,27 +309,41 @@ def run_split(dataset: UCIDataset, index: int, settings: Settings) -> SplitResul
     else:
         pair = _fixed_pair(dataset, settings)
     model = final_model(dataset, split, pair, index, settings)
-
-    # The test predictions come from the public API, as a user gets them.
-    mc = MCDropout(
-        model,
-        n_passes=settings.n_passes,
-        task="regression",
-        noise_precision=pair[1],
-        keep_samples=True,
-        seed=_seed(settings.seed, index, 2),
-        max_batch_size=MAX_BATCH_SIZE,
-    )
-    targets = torch.from_numpy(split.y_test)
-    prediction = mc.predict(torch.from_numpy(split.x_test).float(), targets=targets)
+    seed = _seed(settings.seed, index, 2)
+    test_rmse, test_ll = score_test(model, split, pair[1], settings.n_passes, seed)
     return SplitResult(
         split=index,
         dropout_rate=pair[0],
         tau=pair[1],
-        rmse=rmse(prediction.mean, targets),
-        log_likelihood=mc_log_likelihood(prediction.samples, targets, pair[1]),
+        rmse=test_rmse,
+        log_likelihood=test_ll,
         seconds=time.perf_counter() - start,
         validation_log_likelihood=tuple(scores),
+    )
+
+
+def score_test(
+    model: nn.Module, split: Split, tau: float, n_passes: int, seed: int
+) -> tuple[float, float]:
+    """RMSE and MC log-likelihood of the test rows, in original units.
+
+    The passes come from the public API, as a user gets them:
+    ``MCDropout(model, n_passes, task="regression", noise_precision=tau)``.
+    """
+    mc = MCDropout(
+        model,
+        n_passes=n_passes,
+        task="regression",
+        noise_precision=tau,
+        keep_samples=True,
+        seed=seed,
+        max_batch_size=MAX_BATCH_SIZE,
+    )
+    targets = torch.from_numpy(split.y_test)
+    prediction = mc.predict(torch.from_numpy(split.x_test).float(), targets=targets)
+    return (
+        rmse(prediction.mean, targets),
+        mc_log_likelihood(prediction.samples, targets, tau),
     )
 
 
@@ -347,6 +372,13 @@ def summarize(
 
     The standard error is ``std(ddof=1) / sqrt(n_splits)``, None for one
     split.
+
+    Examples
+    --------
+    >>> results = [SplitResult(0, 0.1, 1.0, 2.0, -2.0, 9.0),
+    ...            SplitResult(1, 0.1, 1.0, 4.0, -3.0, 11.0)]
+    >>> summarize("toy", results, Settings())["rmse"]
+    {'mean': 3.0, 'se': 1.0}
     """
     return {
         "dataset": dataset_name,
@@ -364,7 +396,16 @@ def _cell(mean: float, se: float | None, digits: int = 2) -> str:
 
 def markdown_row(summary: dict[str, object]) -> str:
     """A Markdown table (header and one row): ours beside the published
-    2016 and 2018 numbers, ``-`` where the dataset has none."""
+    2016 and 2018 numbers, ``-`` where the dataset has none.
+
+    Examples
+    --------
+    >>> summary = {"dataset": "yacht", "n_splits": 20,
+    ...            "rmse": {"mean": 0.7, "se": 0.05},
+    ...            "log_likelihood": {"mean": -1.3, "se": 0.02}}
+    >>> markdown_row(summary).splitlines()[2].split(" | ")[2:5]
+    ['0.70 ± 0.05', '1.11 ± 0.09', '0.67 ± 0.05']
+    """
     name = summary["dataset"]
     published = PUBLISHED.get(name, {})
     cells = [name, str(summary["n_splits"])]
