@@ -71,26 +71,37 @@ def _stratify(targets: np.ndarray, task: str) -> np.ndarray | None:
     return targets if counts.min() >= 2 else None
 
 
+def _split_off(
+    indices: np.ndarray, targets: np.ndarray, size: float, seed: int, task: str
+) -> tuple[np.ndarray, np.ndarray]:
+    stratify = _stratify(targets[indices], task)
+    try:
+        return train_test_split(
+            indices, test_size=size, random_state=seed, stratify=stratify
+        )
+    except ValueError:
+        # Too few inputs to give every class a place in both parts.
+        logger.info("split too small to stratify by class; splitting at random")
+        return train_test_split(indices, test_size=size, random_state=seed)
+
+
 def split_indices(
     targets: np.ndarray, *, val: float, test: float, seed: int, task: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded train/validation/test indices, stratified by class when possible.
 
     ``val`` and ``test`` are shares of all ``len(targets)`` inputs.
+
+    Examples
+    --------
+    >>> parts = split_indices(np.arange(20) % 2, val=0.2, test=0.3, seed=0,
+    ...                       task="classification")
+    >>> [len(part) for part in parts]
+    [9, 5, 6]
     """
     indices = np.arange(len(targets))
-    rest, test_idx = train_test_split(
-        indices,
-        test_size=test,
-        random_state=seed,
-        stratify=_stratify(targets, task),
-    )
-    train_idx, val_idx = train_test_split(
-        rest,
-        test_size=val / (1.0 - test),
-        random_state=seed,
-        stratify=_stratify(targets[rest], task),
-    )
+    rest, test_idx = _split_off(indices, targets, test, seed, task)
+    train_idx, val_idx = _split_off(rest, targets, val / (1.0 - test), seed, task)
     return train_idx, val_idx, test_idx
 
 
