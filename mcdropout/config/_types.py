@@ -43,12 +43,12 @@ def _number(
 ) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _fail("number", expected, value)
-    value = float(value)
-    above = value >= low if "[" in closed else value > low
-    below = value <= high if "]" in closed else value < high
-    if not (above and below and math.isfinite(value)):
+    number = float(value)
+    above = number >= low if "[" in closed else number > low
+    below = number <= high if "]" in closed else number < high
+    if not (above and below and math.isfinite(number)):
         raise _fail("number", expected, value)
-    return value
+    return number
 
 
 def _bool(value: object) -> bool:
