@@ -126,8 +126,9 @@ def split_arrays(
     """Split in-memory arrays into tensor datasets."""
     parts = split_indices(targets, val=val, test=test, seed=seed, task=info.task)
     target_dtype = torch.int64 if info.task == "classification" else torch.float32
-    x = torch.as_tensor(inputs, dtype=torch.float32)
-    y = torch.as_tensor(targets, dtype=target_dtype)
+    # Copies: the arrays may be read-only views of a file's buffer.
+    x = torch.tensor(inputs, dtype=torch.float32)
+    y = torch.tensor(targets, dtype=target_dtype)
     if info.task == "regression":
         # One column, like the model's output and the predicted mean.
         y = y.reshape(-1, 1)
