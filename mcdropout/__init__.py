@@ -6,6 +6,7 @@ predictive mean, variance, entropy and mutual information of every input.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from mcdropout import calibration, metrics
 from mcdropout._exceptions import (
     ArgumentTypeError,
     ArgumentValueError,
@@ -42,7 +43,9 @@ __all__ = [
     "UndefinedMetricWarning",
     "__version__",
     "add_dropout",
+    "calibration",
     "dropout_modules",
     "enable_dropout",
+    "metrics",
     "set_dropout_rate",
 ]

@@ -1,29 +1,19 @@
 """The wrapped model's raw outputs, pass by pass, and re-configured wrappers.
 
 Fitting a temperature needs every pass's logits, which ``MCDropout.predict``
-does not keep (its samples are probabilities). The passes here run through
-the same engine, flags, seed, precision and chunking as ``predict``, so that
-with a seed they draw the same dropout masks and a fitted setting reproduces
-its score.
+does not keep (its samples are probabilities); ``MCDropout.sample_outputs``
+returns them, drawn exactly as ``predict`` draws them.
 """
 
-import contextlib
 import inspect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from mcdropout._exceptions import (
-    ArgumentTypeError,
-    ArgumentValueError,
-    ModelOutputError,
-)
-from mcdropout.dropout import enable_dropout, eval_mode
-from mcdropout.sampling import MCDropout, PassEngine, seeded
-from mcdropout.sampling._batches import Batch, batch_size, iter_batches, to_device
-from mcdropout.sampling._engine import autocast, model_device
+from mcdropout._exceptions import ArgumentTypeError, ArgumentValueError
+from mcdropout.sampling import MCDropout
+from mcdropout.sampling._batches import Batch
 
 __all__ = ["check_mc", "collect_outputs", "reconfigured"]
 
@@ -53,62 +43,6 @@ def reconfigured(mc: MCDropout, **changes: Any) -> MCDropout:
     return MCDropout(mc.model, **options)
 
 
-@contextlib.contextmanager
-def _passes_state(mc: MCDropout, deterministic: bool) -> Iterator[None]:
-    with eval_mode(mc.model):
-        if deterministic:
-            yield
-            return
-        with enable_dropout(mc.model, mc.mode, check=False):
-            yield
-
-
-def _checked_chunk(outputs: Tensor) -> Tensor:
-    if not torch.isfinite(outputs).all():
-        raise ModelOutputError(
-            "expected finite model outputs, got NaN or infinite values in a "
-            f"chunk of {outputs.shape[0]} pass(es)"
-        )
-    if outputs.ndim != 3:
-        raise ModelOutputError(
-            "expected the classification model to return logits of shape "
-            f"(n_inputs, n_classes), got shape {tuple(outputs.shape[1:])}"
-        )
-    return outputs.cpu()
-
-
-def _batch_outputs(
-    engine: PassEngine, batch: Batch, n_rows: int, n_passes: int
-) -> Tensor:
-    """``(n_passes, n_rows, n_classes)`` outputs of one batch, on the CPU."""
-    blocks: dict[int, list[Tensor]] = {}
-    for start, _, outputs in engine.run(batch, n_rows, n_passes):
-        blocks.setdefault(start, []).append(_checked_chunk(outputs))
-    return torch.cat([torch.cat(chunks) for chunks in blocks.values()], dim=1)
-
-
-def _batch_targets(targets: Any, n_rows: int, index: int) -> Tensor | None:
-    if targets is None:
-        return None
-    targets = torch.as_tensor(targets).detach().cpu()
-    if targets.ndim != 1 or targets.shape[0] != n_rows:
-        raise ArgumentValueError(
-            f"expected the targets of batch {index} to have shape ({n_rows},), "
-            f"one class index per input, got shape {tuple(targets.shape)}"
-        )
-    return targets
-
-
-def _joined_targets(parts: list[Tensor | None]) -> Tensor:
-    missing = [index for index, part in enumerate(parts) if part is None]
-    if missing:
-        raise ArgumentValueError(
-            "expected targets with every batch of `inputs` (or `targets` with a "
-            f"single batch) to fit on, got none for batch {missing[0]}"
-        )
-    return torch.cat(parts)
-
-
 def collect_outputs(
     mc: MCDropout,
     inputs: Batch | Iterable,
@@ -118,6 +52,10 @@ def collect_outputs(
 ) -> tuple[Tensor, Tensor]:
     """Raw outputs of every pass over the inputs, and their targets.
 
+    The passes are :meth:`MCDropout.sample_outputs`, run exactly as
+    ``predict`` runs them, so with a seed a fitted setting reproduces its
+    score.
+
     Returns
     -------
     outputs : Tensor
@@ -126,37 +64,17 @@ def collect_outputs(
     targets : Tensor
         ``(n_inputs,)`` targets, from ``targets`` or the batches.
     """
-    n_passes = 1 if deterministic else mc.n_passes
-    device = model_device(mc.model)
-    # Built as MCDropout.predict builds it, so that chunks, and with a seed
-    # the dropout masks drawn, are the same.
-    engine = PassEngine(
-        mc.model,
-        mc.strategy,
-        split_trunk=mc.mode == "modules",
-        max_batch_size=mc.max_batch_size,
-        memory_budget=mc.memory_budget,
+    outputs, collected = mc.sample_outputs(
+        inputs, targets=targets, deterministic=deterministic
     )
-
-    outputs, target_parts = [], []
-    with (
-        _passes_state(mc, deterministic),
-        torch.inference_mode(),
-        seeded(mc.seed, device),
-        autocast(mc.precision, device),
-    ):
-        for index, (batch, batch_targets) in enumerate(iter_batches(inputs, targets)):
-            n_rows = batch_size(batch)
-            if n_rows == 0:
-                raise ArgumentValueError(
-                    f"expected batch {index} of `inputs` to have rows, got 0"
-                )
-            target_parts.append(_batch_targets(batch_targets, n_rows, index))
-            batch = to_device(batch, device)
-            outputs.append(_batch_outputs(engine, batch, n_rows, n_passes))
-
-    if not outputs:
+    if collected is None:
         raise ArgumentValueError(
-            "expected `inputs` to yield at least one batch, got an empty iterable"
+            "expected targets to fit on: pass `targets` with a single batch, or "
+            "an iterable of (inputs, targets) pairs; got inputs without targets"
         )
-    return torch.cat(outputs, dim=1), _joined_targets(target_parts)
+    if collected.ndim != 1:
+        raise ArgumentValueError(
+            "expected one class index per input as targets, got shape "
+            f"{tuple(collected.shape)}"
+        )
+    return outputs, collected

@@ -253,6 +253,61 @@ class MCDropout(nn.Module):
         ClassificationPrediction or RegressionPrediction
             CPU tensors, one row per input in input order.
         """
+        parts: list[Statistics] = []
+        target_parts: list[Tensor | None] = []
+        for batch_targets, chunks in self._run(inputs, targets, deterministic):
+            blocks: dict[int, Statistics] = {}
+            for start, outputs in chunks:
+                chunk = self._statistics(outputs)
+                blocks[start] = blocks[start].merge(chunk) if start in blocks else chunk
+            stats = list(blocks.values())
+            parts.append(stats[0] if len(stats) == 1 else type(stats[0]).cat(stats))
+            target_parts.append(batch_targets)
+        return self._finish(parts, target_parts)
+
+    def sample_outputs(
+        self,
+        inputs: Batch | Iterable,
+        *,
+        targets: Tensor | None = None,
+        deterministic: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Every pass's raw model output, and the targets.
+
+        The passes run exactly as in :meth:`predict` (same flags, seed,
+        chunking and precision, so with a seed the same dropout masks), but
+        nothing is aggregated: use it to fit something on the raw outputs,
+        such as a temperature on the logits. Memory grows with
+        ``n_passes * n_inputs``.
+
+        Returns
+        -------
+        outputs : Tensor
+            ``(n_passes, n_inputs, *output_shape)`` on the CPU, in the model's
+            dtype; ``n_passes`` is 1 with ``deterministic=True``.
+        targets : Tensor or None
+            ``(n_inputs, ...)`` targets, when the inputs carried them.
+        """
+        parts: list[Tensor] = []
+        target_parts: list[Tensor | None] = []
+        for batch_targets, chunks in self._run(inputs, targets, deterministic):
+            blocks: dict[int, list[Tensor]] = {}
+            for start, outputs in chunks:
+                self._check_outputs(outputs)
+                blocks.setdefault(start, []).append(outputs.cpu())
+            parts.append(torch.cat([torch.cat(c) for c in blocks.values()], dim=1))
+            target_parts.append(batch_targets)
+        _check_not_empty(parts)
+        return torch.cat(parts, dim=1), _cat_targets(target_parts)
+
+    def _run(
+        self, inputs: Batch | Iterable, targets: Tensor | None, deterministic: bool
+    ) -> Iterator[tuple[Tensor | None, Iterator[tuple[int, Tensor]]]]:
+        """Per batch: its targets, and its chunks ``(first_row, outputs)``.
+
+        Outputs are ``(k, n_block_rows, ...)``; each batch's chunks must be
+        consumed before the next batch is drawn.
+        """
         _check_bool("deterministic", deterministic)
         n_passes = 1 if deterministic else self.n_passes
         device = model_device(self.model)
@@ -269,20 +324,22 @@ class MCDropout(nn.Module):
             total = len(inputs) if hasattr(inputs, "__len__") else None
             batches = tqdm(batches, total=total, desc="MC dropout", unit="batch")
 
-        parts: list[Statistics] = []
-        target_parts: list[Tensor | None] = []
         with (
             self._model_state(deterministic),
             torch.inference_mode(),
             seeded(self.seed, device),
             autocast(self.precision, device),
         ):
-            for batch, batch_targets in batches:
+            for index, (batch, batch_targets) in enumerate(batches):
                 n_rows = batch_size(batch)
-                target_parts.append(_as_targets(batch_targets, n_rows, len(parts)))
+                if n_rows == 0:
+                    raise ArgumentValueError(
+                        f"expected batch {index} of `inputs` to have rows, got 0"
+                    )
+                checked = _as_targets(batch_targets, n_rows, index)
                 batch = to_device(batch, device)
-                parts.append(self._predict_batch(engine, batch, n_rows, n_passes))
-        return self._finish(parts, target_parts)
+                run = engine.run(batch, n_rows, n_passes)
+                yield checked, ((start, outputs) for start, _, outputs in run)
 
     @contextlib.contextmanager
     def _model_state(self, deterministic: bool) -> Iterator[None]:
@@ -293,41 +350,30 @@ class MCDropout(nn.Module):
             with enable_dropout(self.model, self.mode, check=False):
                 yield
 
-    def _predict_batch(
-        self, engine: PassEngine, batch: Batch, n_rows: int, n_passes: int
-    ) -> Statistics:
-        if n_rows == 0:
-            raise ArgumentValueError("expected a batch of `inputs` with rows, got 0")
-        blocks: dict[int, Statistics] = {}
-        for start, _, outputs in engine.run(batch, n_rows, n_passes):
-            chunk = self._statistics(outputs)
-            blocks[start] = blocks[start].merge(chunk) if start in blocks else chunk
-        parts = list(blocks.values())
-        return parts[0] if len(parts) == 1 else type(parts[0]).cat(parts)
-
-    def _statistics(self, outputs: Tensor) -> Statistics:
-        """Statistics of one chunk of outputs ``(k, n_rows, ...)``."""
+    def _check_outputs(self, outputs: Tensor) -> None:
+        """Refuse a chunk ``(k, n_rows, ...)`` that cannot be aggregated."""
         _check_finite(outputs)
-        if self.task == "classification":
-            if outputs.ndim != 3:
-                raise ModelOutputError(
-                    "expected the classification model to return logits of shape "
-                    "(n_inputs, n_classes), got shape "
-                    f"{tuple(outputs.shape[1:])}"
-                )
-            log_probs = log_probs_from_logits(outputs, self.temperature)
-            return ClassificationStatistics.of(log_probs, self.keep_samples)
-
-        if not self.heteroscedastic:
-            return RegressionStatistics.of(outputs, keep_samples=self.keep_samples)
-        width = outputs.shape[-1] if outputs.ndim == 3 else None
-        if width is None or width % 2:
+        if self.task == "classification" and outputs.ndim != 3:
+            raise ModelOutputError(
+                "expected the classification model to return logits of shape "
+                f"(n_inputs, n_classes), got shape {tuple(outputs.shape[1:])}"
+            )
+        if self.heteroscedastic and (outputs.ndim != 3 or outputs.shape[-1] % 2):
             raise ModelOutputError(
                 "expected the heteroscedastic model to return shape "
                 "(n_inputs, 2 * n_outputs), means then log-variances, got shape "
                 f"{tuple(outputs.shape[1:])}"
             )
-        means, log_variances = outputs.double().split(width // 2, dim=-1)
+
+    def _statistics(self, outputs: Tensor) -> Statistics:
+        """Statistics of one chunk of outputs ``(k, n_rows, ...)``."""
+        self._check_outputs(outputs)
+        if self.task == "classification":
+            log_probs = log_probs_from_logits(outputs, self.temperature)
+            return ClassificationStatistics.of(log_probs, self.keep_samples)
+        if not self.heteroscedastic:
+            return RegressionStatistics.of(outputs, keep_samples=self.keep_samples)
+        means, log_variances = outputs.double().chunk(2, dim=-1)
         return RegressionStatistics.of(
             means, log_variances.exp(), keep_samples=self.keep_samples
         )
@@ -335,10 +381,7 @@ class MCDropout(nn.Module):
     def _finish(
         self, parts: list[Statistics], target_parts: list[Tensor | None]
     ) -> Prediction:
-        if not parts:
-            raise ArgumentValueError(
-                "expected `inputs` to yield at least one batch, got an empty iterable"
-            )
+        _check_not_empty(parts)
         stats = (type(parts[0]).cat(parts) if len(parts) > 1 else parts[0]).cpu()
         targets = _cat_targets(target_parts)
         moments = stats.probs if self.task == "classification" else stats.means
@@ -358,6 +401,13 @@ class MCDropout(nn.Module):
             return ClassificationPrediction.from_statistics(stats, targets)
         return RegressionPrediction.from_statistics(
             stats, targets, self.noise_precision
+        )
+
+
+def _check_not_empty(parts: list) -> None:
+    if not parts:
+        raise ArgumentValueError(
+            "expected `inputs` to yield at least one batch, got an empty iterable"
         )
 
 

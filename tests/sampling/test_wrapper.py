@@ -365,7 +365,9 @@ def test_bad_inputs_are_refused(mlp, inputs):
         mc.predict(3)
     with pytest.raises(ArgumentValueError, match="3 elements at item 0"):
         mc.predict(iter([(inputs, inputs, inputs)]))
-    with pytest.raises(ArgumentValueError, match="with rows, got 0"):
+    with pytest.raises(
+        ArgumentValueError, match="batch 0 of `inputs` to have rows, got 0"
+    ):
         mc.predict(inputs[:0])
     with pytest.raises(ArgumentTypeError, match=r"`model` to be a torch.nn.Module"):
         MCDropout(lambda x: x)
@@ -382,3 +384,17 @@ def test_transformer_in_modules_mode_warns_that_passes_are_identical():
         MCDropout(model.eval(), 5).predict(x)
     prediction = MCDropout(model, 5, mode="train_except_norm").predict(x)
     assert (prediction.mutual_information > 0).all()
+
+
+def test_sample_outputs_are_the_passes_predict_aggregates(mlp, inputs):
+    mc = MCDropout(mlp, 7, seed=4, keep_samples=True, max_batch_size=30)
+    outputs, targets = mc.sample_outputs(inputs, targets=torch.arange(10) % 3)
+    prediction = mc.predict(inputs)
+    assert outputs.shape == (7, 10, 3) and outputs.dtype == torch.float32
+    assert torch.equal(targets, torch.arange(10) % 3)
+    probs = F.softmax(outputs.double(), dim=-1)
+    torch.testing.assert_close(probs.mean(0), prediction.probs)
+    torch.testing.assert_close(probs.float(), prediction.samples)
+    single, _ = mc.sample_outputs(inputs, deterministic=True)
+    with torch.no_grad():
+        torch.testing.assert_close(single[0], mlp.eval()(inputs))
