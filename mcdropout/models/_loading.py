@@ -7,6 +7,7 @@ code when it is unpickled, so it is refused unless the caller opts in.
 
 import logging
 import pickle
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -128,9 +129,21 @@ def load_pickled_model(path: str | Path) -> object:
 
 
 def load_torchscript(path: str | Path) -> nn.Module:
-    """Load a TorchScript file (``torch.jit.save``) onto the CPU."""
+    """Load a TorchScript file (``torch.jit.save``) onto the CPU.
+
+    Notes
+    -----
+    Scripted dropout layers are not ``nn.Dropout`` instances, so Monte Carlo
+    dropout's default ``mode="modules"`` finds none in a TorchScript model;
+    ``mode="train_except_norm"`` switches them on, but scripted BatchNorm
+    layers are not recognised either and would use batch statistics.
+    """
     try:
-        return torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            # PyTorch deprecates TorchScript; loading existing files is the
+            # point here, so its FutureWarning would only be noise.
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            return torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError) as error:
         first = str(error).strip().splitlines()[0]
         raise ArgumentValueError(f"cannot load TorchScript {path}: {first}") from None

@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from mcdropout._exceptions import NoDropoutError
 from mcdropout.calibration import (
     VarianceScaleFit,
     fit_noise_precision,
@@ -72,6 +73,15 @@ def make_mc(
     config: Config, model: nn.Module, task: str, *, progress: bool
 ) -> MCDropout:
     """The MCDropout wrapper the ``mc`` section describes."""
+    try:
+        return _wrapper(config, model, task, progress=progress)
+    except NoDropoutError as error:
+        raise ConfigError([f"mc.mode: {error}"]) from None
+
+
+def _wrapper(
+    config: Config, model: nn.Module, task: str, *, progress: bool
+) -> MCDropout:
     mc = config.mc
     return MCDropout(
         model,
