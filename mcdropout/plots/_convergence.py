@@ -2,6 +2,7 @@
 
 import pandas as pd
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from mcdropout._exceptions import ArgumentValueError
@@ -94,6 +95,21 @@ def _baseline_metrics(
     }
 
 
+def _panel(
+    ax: Axes,
+    n_passes: pd.Series,
+    values: pd.Series,
+    final: float,
+    baseline: float | None,
+) -> None:
+    ax.plot(n_passes, values, marker=".", label="MC dropout")
+    ax.axhline(final, linestyle="--", color="gray", label="all passes")
+    if baseline is not None:
+        ax.axhline(baseline, linestyle=":", color="black", label="dropout off")
+    ax.set_xlabel("Number of passes averaged")
+    ax.legend(fontsize="small")
+
+
 def convergence(
     prediction: ClassificationPrediction,
     *,
@@ -160,15 +176,8 @@ def convergence(
 
     fig = figure_or_new(fig, (11.0, 3.2))
     for ax, (column, title) in zip(fig.subplots(1, len(PANELS)), PANELS, strict=True):
-        ax.plot(table["n_passes"], table[column], marker=".", label="MC dropout")
-        ax.axhline(
-            table[column].iloc[-1], linestyle="--", color="gray", label="all passes"
-        )
-        if reference is not None:
-            ax.axhline(
-                reference[column], linestyle=":", color="black", label="dropout off"
-            )
-        ax.set_xlabel("Number of passes averaged")
+        final = table[column].iloc[-1]
+        baseline_value = None if reference is None else reference[column]
+        _panel(ax, table["n_passes"], table[column], final, baseline_value)
         ax.set_ylabel(title)
-        ax.legend(fontsize="small")
     return fig

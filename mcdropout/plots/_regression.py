@@ -153,6 +153,30 @@ def _shown(n_values: int, max_points: int | None) -> np.ndarray:
     return np.sort(rng.choice(n_values, size=max_points, replace=False))
 
 
+def _draw_intervals(
+    ax: Axes,
+    targets: np.ndarray,
+    mean: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    index: np.ndarray,
+    color: str,
+    name: str,
+) -> None:
+    errors = np.stack([mean[index] - lower[index], upper[index] - mean[index]])
+    ax.errorbar(
+        targets[index],
+        mean[index],
+        yerr=errors,
+        fmt="o",
+        markersize=3,
+        elinewidth=0.8,
+        alpha=0.7,
+        color=color,
+        label=f"{name} ({len(index)} shown)",
+    )
+
+
 def regression_intervals(
     prediction: RegressionPrediction,
     level: float = 0.95,
@@ -214,25 +238,14 @@ def regression_intervals(
 
     shown = _shown(len(mean), max_points)
     inside = (targets >= lower) & (targets <= upper)
-    for group, name, color in (
+    groups = (
         (inside, "target inside", INSIDE_COLOR),
         (~inside, "target outside", OUTSIDE_COLOR),
-    ):
+    )
+    for group, name, color in groups:
         index = shown[group[shown]]
-        if len(index) == 0:
-            continue
-        errors = np.stack([mean[index] - lower[index], upper[index] - mean[index]])
-        ax.errorbar(
-            targets[index],
-            mean[index],
-            yerr=errors,
-            fmt="o",
-            markersize=3,
-            elinewidth=0.8,
-            alpha=0.7,
-            color=color,
-            label=f"{name} ({len(index)} shown)",
-        )
+        if len(index):
+            _draw_intervals(ax, targets, mean, lower, upper, index, color, name)
 
     low, high = min(targets.min(), lower.min()), max(targets.max(), upper.max())
     ax.plot([low, high], [low, high], "--", color="gray", label="y = x")

@@ -20,9 +20,6 @@ from mcdropout.plots._shift import shift_table
 from mcdropout.predictions import ClassificationPrediction, RegressionPrediction
 from mcdropout.report._atomic import check_out_dir, write_folder
 from mcdropout.report._content import (
-    CLASSIFICATION_METRICS,
-    OOD_COLUMNS,
-    REGRESSION_METRICS,
     class_table,
     classification_metrics,
     library_versions,
@@ -41,6 +38,7 @@ from mcdropout.report._render import (
     render_html,
     render_markdown,
 )
+from mcdropout.report._sections import classification_sections, regression_sections
 
 __all__ = ["FORMATS", "CalibrationReport"]
 
@@ -93,6 +91,29 @@ def _same_inputs(name: str, prediction: object, mc: Prediction) -> Prediction:
             "got different targets"
         )
     return prediction
+
+
+def _compared(
+    mc: Prediction, deterministic: object, temperature_scaled: object
+) -> dict[str, Prediction]:
+    """The predictions to compare, by name, in the order tables show them."""
+    compared = {}
+    if deterministic is not None:
+        compared[DETERMINISTIC] = _same_inputs("deterministic", deterministic, mc)
+    compared[MC] = mc
+    if temperature_scaled is not None:
+        compared[SCALED] = _same_inputs("temperature_scaled", temperature_scaled, mc)
+    return compared
+
+
+def _check_metadata(metadata: object) -> dict[str, object]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise ArgumentTypeError(
+            f"expected `metadata` to be a mapping, got {type(metadata).__name__}"
+        )
+    return dict(metadata)
 
 
 def _check_class_names(class_names: object, n_classes: int) -> list[str]:
@@ -201,6 +222,10 @@ class CalibrationReport:
         ``"metrics"`` (one row per compared prediction), ``"ood"``,
         ``"shift"``, ``"classes"`` (per class, classification) when they
         apply, and ``"run"`` (what was run).
+    compared : dict[str, prediction]
+        The compared predictions by name, as in ``metrics``.
+    mc, ood, shifted, class_names, n_bins, metadata, dpi
+        The arguments, checked.
 
     Examples
     --------
@@ -238,17 +263,10 @@ class CalibrationReport:
     ) -> None:
         self.mc = _check_mc(mc)
         self.classification = isinstance(mc, ClassificationPrediction)
-        self.compared = {MC: self.mc}
-        if deterministic is not None:
-            self.compared = {
-                DETERMINISTIC: _same_inputs("deterministic", deterministic, mc)
-            } | self.compared
-        if temperature_scaled is not None:
-            self.compared[SCALED] = _same_inputs(
-                "temperature_scaled", temperature_scaled, mc
-            )
+        self.compared = _compared(self.mc, deterministic, temperature_scaled)
         self.n_bins = check_positive_int("n_bins", n_bins)
         self.dpi = check_positive_int("dpi", dpi)
+
         self._check_classification_only(
             ood=ood, shifted=shifted, class_names=class_names
         )
@@ -256,11 +274,7 @@ class CalibrationReport:
         self.shifted = None if shifted is None else _check_shifted(shifted, mc)
         self.class_names = self._class_names(class_names)
         self._named = class_names is not None
-        if metadata is not None and not isinstance(metadata, Mapping):
-            raise ArgumentTypeError(
-                f"expected `metadata` to be a mapping, got {type(metadata).__name__}"
-            )
-        self.metadata = dict(metadata or {})
+        self.metadata = _check_metadata(metadata)
 
         self.metrics = self._metrics()
         self.tables = self._tables()
@@ -399,90 +413,23 @@ class CalibrationReport:
         return frame
 
     def _sections(self) -> list[Section]:
-        figures = set(self.figures)
-        sections = (
-            self._classification_sections()
-            if self.classification
-            else [
-                Section(
-                    "metrics",
-                    "Metrics",
-                    self._summary(),
-                    tables=("metrics",),
-                    figures=("calibration",),
-                    glossary=REGRESSION_METRICS,
-                ),
-                Section(
-                    "intervals",
-                    "Prediction intervals",
-                    INTERVALS_TEXT,
-                    figures=("intervals",),
-                ),
-            ]
-        )
-        sections.append(Section("run", "What was run", RUN_TEXT, tables=("run",)))
+        if self.classification:
+            sections = classification_sections(
+                self._summary(),
+                ood=self.ood is not None,
+                shift=self.shifted is not None,
+                convergence=self.mc.samples is not None,
+                n_classes=self.mc.n_classes,
+            )
+        else:
+            sections = regression_sections(self._summary())
+
+        # Leave out the figures this report did not draw.
+        drawn = set(self.figures)
         return [
-            dataclasses.replace(s, figures=tuple(f for f in s.figures if f in figures))
+            dataclasses.replace(s, figures=tuple(f for f in s.figures if f in drawn))
             for s in sections
         ]
-
-    def _classification_sections(self) -> list[Section]:
-        sections = [
-            Section(
-                "metrics",
-                "Metrics",
-                self._summary(),
-                tables=("metrics",),
-                figures=("reliability", "reliability_overlay"),
-                glossary=CLASSIFICATION_METRICS,
-            ),
-            Section(
-                "uncertainty",
-                "Uncertainty and errors",
-                UNCERTAINTY_TEXT,
-                figures=("uncertainty_distributions", "risk_coverage"),
-            ),
-        ]
-        if self.ood is not None:
-            sections.append(
-                Section(
-                    "ood",
-                    "Out-of-distribution detection",
-                    OOD_TEXT,
-                    tables=("ood",),
-                    figures=("ood",),
-                    glossary=OOD_COLUMNS,
-                )
-            )
-        if self.shifted is not None:
-            sections.append(
-                Section(
-                    "shift",
-                    "Dataset shift",
-                    SHIFT_TEXT,
-                    tables=("shift",),
-                    figures=("shift",),
-                )
-            )
-        if self.mc.samples is not None:
-            sections.append(
-                Section(
-                    "convergence",
-                    "Number of passes",
-                    CONVERGENCE_TEXT,
-                    figures=("convergence",),
-                )
-            )
-        sections.append(
-            Section(
-                "classes",
-                "Per class",
-                CLASSES_TEXT,
-                tables=("classes",),
-                collapsed=self.mc.n_classes > 20,
-            )
-        )
-        return sections
 
     def _summary(self) -> str:
         key = "ece" if self.classification else "miscalibration_area"
@@ -607,29 +554,3 @@ def _check_formats(formats: object) -> tuple[str, ...]:
             f"expected `formats` to name at least one of {FORMATS}, got none"
         )
     return tuple(check_choice("formats", name, FORMATS) for name in formats)
-
-
-UNCERTAINTY_TEXT = (
-    "How well each uncertainty measure of the MC dropout prediction separates "
-    "its correct from its wrong predictions, and what error rate remains when "
-    "only the least uncertain inputs are kept."
-)
-OOD_TEXT = (
-    "How well each uncertainty measure flags out-of-distribution inputs, "
-    "treating them as positives and the test inputs as negatives."
-)
-SHIFT_TEXT = (
-    "The MC dropout prediction on the clean test inputs and on shifted copies "
-    "of them. A well-calibrated model loses confidence as fast as accuracy."
-)
-CONVERGENCE_TEXT = (
-    "The metrics of the mean of the first t passes, for every t up to the "
-    "number run: choose the number of passes where the curves have settled."
-)
-CLASSES_TEXT = (
-    "For the test inputs of each class: how many there are, the share "
-    "predicted right, and the mean confidence and mutual information of their "
-    "MC dropout predictions."
-)
-INTERVALS_TEXT = "Each test input's 95% prediction interval against its target."
-RUN_TEXT = "The model, data and settings of this report, and the library versions."
