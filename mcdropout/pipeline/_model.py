@@ -152,40 +152,47 @@ def train_from_config(
 ) -> tuple[nn.Module, TrainingResult]:
     """Build the config's architecture and train it on the training split.
 
-    Initialisation and shuffling are seeded with ``model.train.seed``; the
-    global random state is left as it was.
+    Initialisation, shuffling and the dropout masks of training are seeded
+    with ``model.train.seed``, so the same config gives the same weights;
+    the global random state is left as it was.
     """
     train = config.model.train
     device = resolve_device(config)
-    with torch.random.fork_rng(devices=[]):
+    forked = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked):
         torch.manual_seed(train.seed)
         model = _architecture(config, splits, fit_statistics=True).to(device)
-    scale = next((m.scale for m in model.modules() if isinstance(m, TargetScale)), None)
-    if scale is None and splits.info.task == "regression":
-        scale = torch.tensor(_target_statistics(splits)[1])
-    logger.info(
-        "training %s for up to %d epochs", config.model.architecture, train.epochs
-    )
-    result = train_model(
-        model,
-        make_loader(
-            splits.train,
-            train.batch_size,
-            shuffle=True,
-            seed=train.seed,
-            num_workers=config.data.num_workers,
-        ),
-        task=splits.info.task,
-        epochs=train.epochs,
-        lr=train.lr,
-        weight_decay=train.weight_decay,
-        val_loader=_loader(config, splits.val),
-        patience=train.patience,
-        heteroscedastic=config.model.heteroscedastic,
-        target_scale=1.0 if scale is None else float(scale),
-        on_epoch=on_epoch,
-    )
+        logger.info(
+            "training %s for up to %d epochs", config.model.architecture, train.epochs
+        )
+        result = train_model(
+            model,
+            make_loader(
+                splits.train,
+                train.batch_size,
+                shuffle=True,
+                seed=train.seed,
+                num_workers=config.data.num_workers,
+            ),
+            task=splits.info.task,
+            epochs=train.epochs,
+            lr=train.lr,
+            weight_decay=train.weight_decay,
+            val_loader=_loader(config, splits.val),
+            patience=train.patience,
+            heteroscedastic=config.model.heteroscedastic,
+            target_scale=_target_scale(model, splits),
+            on_epoch=on_epoch,
+        )
     return model, result
+
+
+def _target_scale(model: nn.Module, splits: Splits) -> float:
+    """Regression losses are computed in units of the targets' std."""
+    if splits.info.task != "regression":
+        return 1.0
+    scale = next((m.scale for m in model.modules() if isinstance(m, TargetScale)), None)
+    return float(scale) if scale is not None else _target_statistics(splits)[1]
 
 
 def _loader(
