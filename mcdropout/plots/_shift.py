@@ -1,8 +1,11 @@
 """How accuracy, calibration and uncertainty move as the data shifts."""
 
+import re
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from mcdropout._exceptions import ArgumentValueError
@@ -76,6 +79,44 @@ def shift_table(
     return frame
 
 
+def _kind(name: str) -> str:
+    """What a shift name shifts: the text before its first "=" or space."""
+    return re.split(r"[=\s]", name.strip(), maxsplit=1)[0]
+
+
+def _segments(names: list[str]) -> list[list[int]]:
+    """Positions to join by a line: runs of names of the same kind.
+
+    A first name unlike the next one (the clean test set, say) is the
+    common start of every run, so each kind of shift starts from it.
+    """
+    runs: list[list[int]] = []
+    for position, name in enumerate(names):
+        if runs and _kind(names[runs[-1][-1]]) == _kind(name):
+            runs[-1].append(position)
+        else:
+            runs.append([position])
+    if len(runs) > 1 and len(runs[0]) == 1:
+        start = runs.pop(0)
+        runs = [start + run for run in runs]
+    return runs
+
+
+def _draw_segments(
+    ax: Axes, values: np.ndarray, segments: list[list[int]], color: str, label: str
+) -> None:
+    for number, positions in enumerate(segments):
+        # One legend entry per measure, not per segment.
+        name = label if number == 0 else "_" + label
+        if len(positions) > 1 and positions[1] != positions[0] + 1:
+            # A run that starts from a far-away shared point: a dotted link,
+            # so it does not read as passing through the points between.
+            link = positions[:2]
+            ax.plot(link, values[link], linestyle=":", color=color, label="_link")
+            positions = positions[1:]
+        ax.plot(positions, values[positions], marker="o", color=color, label=name)
+
+
 def dataset_shift(
     predictions: Mapping[str, ClassificationPrediction],
     *,
@@ -86,7 +127,12 @@ def dataset_shift(
     """Accuracy, ECE, confidence and uncertainty against dataset shift.
 
     One point per prediction, in the mapping's order (say the clean test
-    set, then increasing corruption). Left: accuracy, ECE and mean
+    set, then each kind of corruption in increasing severity). Lines join
+    the points of one kind of shift, the text of a name before its first
+    ``"="`` or space (``"gaussian_noise=0.5"``: ``gaussian_noise``); a
+    first point of its own kind, such as ``"clean"``, starts every line,
+    joined by a dotted link to the kinds that do not follow it directly.
+    Left: accuracy, ECE and mean
     confidence, which share the [0, 1] scale; a model whose confidence falls
     with its accuracy keeps its ECE low. Right: mean predictive entropy and
     mean mutual information in nats, which should rise with the shift.
@@ -107,8 +153,9 @@ def dataset_shift(
     Figure
         Two Axes; ``fig.axes[0].lines`` holds accuracy, ECE and mean
         confidence, ``fig.axes[1].lines`` mean predictive entropy and mean
-        mutual information, each with one point per shift, as in
-        :func:`shift_table`.
+        mutual information, as in :func:`shift_table`: for each measure in
+        turn, one solid line per kind of shift (x data: positions in the
+        mapping), each after its dotted link when it has one.
 
     Examples
     --------
@@ -129,14 +176,14 @@ def dataset_shift(
     """
     table = shift_table(predictions, n_bins, binning)
     fig = figure_or_new(fig, (10.0, 3.6))
-    positions = range(len(table))
+    segments = _segments(list(table.index))
 
     for ax, columns in zip(
         fig.subplots(1, 2), (SHARE_COLUMNS, NATS_COLUMNS), strict=True
     ):
-        for column, label in columns:
-            ax.plot(positions, table[column], marker="o", label=label)
-        ax.set_xticks(list(positions), table.index, rotation=30, ha="right")
+        for index, (column, label) in enumerate(columns):
+            _draw_segments(ax, table[column].to_numpy(), segments, f"C{index}", label)
+        ax.set_xticks(range(len(table)), table.index, rotation=30, ha="right")
         ax.set_xlabel("Shift")
         ax.legend(fontsize="small")
     fig.axes[0].set_ylim(0, 1)

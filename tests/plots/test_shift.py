@@ -60,3 +60,25 @@ def test_errors(prediction):
     no_targets = type(prediction)(**{**prediction.__dict__, "targets": None})
     with pytest.raises(ArgumentValueError, match="expected `targets`"):
         dataset_shift({"clean": no_targets})
+
+
+def test_each_kind_of_shift_is_its_own_line_from_the_clean_point(shifted):
+    predictions = {
+        "clean": shifted["clean"],
+        "noise=1.0": shifted["noise=1.0"],
+        "noise=3.0": shifted["noise=3.0"],
+        "rotation 10": shifted["noise=1.0"],
+    }
+    fig = dataset_shift(predictions, n_bins=5)
+    table = shift_table(predictions, n_bins=5)
+
+    noise, link, rotation, *_ = fig.axes[0].lines
+    assert list(noise.get_xdata()) == [0, 1, 2]
+    # Rotation starts from the clean point too, through a dotted link.
+    assert list(link.get_xdata()) == [0, 3] and link.get_linestyle() == ":"
+    assert list(rotation.get_xdata()) == [3]
+    np.testing.assert_allclose(link.get_ydata(), table["accuracy"].iloc[[0, 3]])
+    assert rotation.get_color() == link.get_color() == noise.get_color()
+    assert len(fig.axes[0].lines) == 9
+    labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["Accuracy", "ECE", "Mean confidence"]
