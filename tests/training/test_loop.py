@@ -12,6 +12,15 @@ from mcdropout import ArgumentValueError
 from mcdropout.training import train_model, training_loss
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Small models train fastest on one thread, above all on a busy machine.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def generator():
     return torch.Generator().manual_seed(0)
