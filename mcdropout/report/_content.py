@@ -2,7 +2,6 @@
 
 import math
 import platform
-import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -10,7 +9,6 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 import pandas as pd
 
-from mcdropout._exceptions import UndefinedMetricWarning
 from mcdropout.metrics import (
     accuracy,
     aurc,
@@ -108,32 +106,24 @@ def regression_metrics(prediction: RegressionPrediction, name: str) -> dict[str,
 
     The likelihood and calibration metrics need a spread: for a prediction
     with a zero standard deviation somewhere (a deterministic model without
-    a noise precision) they are NaN, with a warning.
+    a noise precision) they are NaN.
     """
     mean, std, targets = regression_arrays(prediction, name)
-    metrics = {
+    undefined = std.min() == 0
+    return {
         "rmse": rmse(mean, targets),
         "mae": mae(mean, targets),
-        "nll": math.nan,
+        "nll": math.nan if undefined else gaussian_nll(mean, std, targets),
         "coverage_95": interval_coverage(mean, std, targets, 0.95),
         "interval_width_95": interval_width(mean, std, 0.95),
         "sharpness": sharpness(std),
-        "miscalibration_area": math.nan,
-        "calibration_error": math.nan,
+        "miscalibration_area": (
+            math.nan if undefined else miscalibration_area(mean, std, targets)
+        ),
+        "calibration_error": (
+            math.nan if undefined else regression_calibration_error(mean, std, targets)
+        ),
     }
-    if std.min() == 0:
-        warnings.warn(
-            f"`{name}` predicts a standard deviation of 0 for some inputs, so its "
-            "nll, miscalibration_area and calibration_error are undefined; "
-            "reporting NaN",
-            UndefinedMetricWarning,
-            stacklevel=3,
-        )
-        return metrics
-    metrics["nll"] = gaussian_nll(mean, std, targets)
-    metrics["miscalibration_area"] = miscalibration_area(mean, std, targets)
-    metrics["calibration_error"] = regression_calibration_error(mean, std, targets)
-    return metrics
 
 
 def ood_table(

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -14,7 +15,11 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from mcdropout._exceptions import ArgumentTypeError, ArgumentValueError
+from mcdropout._exceptions import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    UndefinedMetricWarning,
+)
 from mcdropout._validation import check_choice, check_positive_int
 from mcdropout.plots._shift import shift_table
 from mcdropout.predictions import ClassificationPrediction, RegressionPrediction
@@ -276,8 +281,14 @@ class CalibrationReport:
         self._named = class_names is not None
         self.metadata = _check_metadata(metadata)
 
-        self.metrics = self._metrics()
-        self.tables = self._tables()
+        scores = self._scores()
+        self._warn_undefined(scores)
+        self.tables = self._tables(scores)
+        self.metrics = scores | {
+            name: self.tables[name].to_dict(orient="index")
+            for name in ("ood", "shift")
+            if name in self.tables
+        }
         self._figures: dict[str, Figure] | None = None
 
     # ------------------------------------------------------------ checks --
@@ -316,30 +327,35 @@ class CalibrationReport:
 
     # ----------------------------------------------------------- content --
 
-    def _metrics(self) -> dict[str, dict]:
+    def _scores(self) -> dict[str, dict[str, float]]:
+        """The metrics of each compared prediction."""
         if self.classification:
-            metrics = {
+            return {
                 name: classification_metrics(p, self.n_bins)
                 for name, p in self.compared.items()
             }
-        else:
-            metrics = {
-                name: regression_metrics(p, name) for name, p in self.compared.items()
-            }
-        if self.ood is not None:
-            metrics["ood"] = ood_table(self.mc, self.ood).to_dict(orient="index")
-        if self.shifted is not None:
-            table = shift_table(self._shift_predictions(), self.n_bins)
-            metrics["shift"] = table.to_dict(orient="index")
-        return metrics
+        return {name: regression_metrics(p, name) for name, p in self.compared.items()}
+
+    def _warn_undefined(self, scores: dict[str, dict[str, float]]) -> None:
+        if self.classification:
+            return
+        for name, values in scores.items():
+            if math.isnan(values["nll"]):
+                # stacklevel 3: past this method and __init__, to the caller.
+                warnings.warn(
+                    f"`{name}` predicts a standard deviation of 0 for some "
+                    "inputs, so its nll, miscalibration_area and "
+                    "calibration_error are undefined; reporting NaN",
+                    UndefinedMetricWarning,
+                    stacklevel=3,
+                )
 
     def _shift_predictions(self) -> dict[str, ClassificationPrediction]:
         # The unshifted test set first: the point every shift departs from.
         return {"clean": self.mc} | self.shifted
 
-    def _tables(self) -> dict[str, pd.DataFrame]:
-        rows = {name: self.metrics[name] for name in self.compared}
-        metrics = pd.DataFrame.from_dict(rows, orient="index")
+    def _tables(self, scores: dict[str, dict[str, float]]) -> dict[str, pd.DataFrame]:
+        metrics = pd.DataFrame.from_dict(scores, orient="index")
         metrics.index.name = "prediction"
         tables = {"metrics": metrics}
         if self.ood is not None:

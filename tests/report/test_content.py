@@ -138,8 +138,11 @@ def test_regression_metrics_and_an_undefined_baseline():
     flat = RegressionPrediction(
         mc.mean, torch.zeros_like(mc.mean), torch.zeros_like(mc.mean), n_passes=1
     )
-    with pytest.warns(UndefinedMetricWarning, match="`deterministic` predicts a"):
+    with pytest.warns(
+        UndefinedMetricWarning, match="`deterministic` predicts a"
+    ) as record:
         report = CalibrationReport(mc, deterministic=flat)
+    assert record[0].filename == __file__  # blames the caller
 
     metrics = report.metrics["mc_dropout"]
     errors = mc.targets.numpy() - mc.mean[:, 0].numpy()
