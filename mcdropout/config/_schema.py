@@ -5,6 +5,7 @@ than a silently ignored setting. The loader (:mod:`mcdropout.config._load`)
 turns validation errors into one line per problem with the key path.
 """
 
+import difflib
 import importlib
 import importlib.util
 import re
@@ -33,6 +34,8 @@ from mcdropout.config._types import (
     PositiveInt,
     Probability,
 )
+from mcdropout.dropout import MODES
+from mcdropout.sampling import DEFAULT_MEMORY_BUDGET, PRECISIONS, STRATEGIES
 
 __all__ = [
     "ARCHITECTURES",
@@ -305,15 +308,46 @@ DataConfig = Annotated[
 # --- what is run on the model ---------------------------------------------
 
 
+def _one_of(value: object, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``, else a message with a hint."""
+    if value in choices:
+        return value  # type: ignore[return-value]
+    names = ", ".join(repr(choice) for choice in choices)
+    close = difflib.get_close_matches(str(value), choices, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"expected one of {names}, got {value!r}{hint}")
+
+
 class MCConfig(_Section):
-    """The ``mc`` section: how the stochastic passes are run."""
+    """The ``mc`` section: how the stochastic passes are run.
+
+    The choices of ``mode``, ``strategy`` and ``precision`` are those of
+    :class:`mcdropout.MCDropout`.
+    """
 
     n_passes: PositiveInt = 50
-    mode: Literal["modules", "train_except_norm"] = "modules"
+    mode: str = "modules"
     seed: NonNegativeInt | None = 0
     max_batch_size: PositiveInt | None = None
-    strategy: Literal["auto", "stacked", "loop"] = "auto"
+    memory_budget_mb: PositiveInt = DEFAULT_MEMORY_BUDGET // 2**20
+    strategy: str = "auto"
+    precision: str = "float32"
     noise_precision: PositiveFloat | None = None
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _known_mode(cls, value: object) -> str:
+        return _one_of(value, MODES)
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _known_strategy(cls, value: object) -> str:
+        return _one_of(value, STRATEGIES)
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _known_precision(cls, value: object) -> str:
+        return _one_of(value, PRECISIONS)
 
 
 class CalibrationConfig(_Section):

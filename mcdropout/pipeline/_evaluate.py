@@ -94,6 +94,8 @@ def _wrapper(
         noise_precision=mc.noise_precision if task == "regression" else None,
         progress=progress,
         strategy=mc.strategy,
+        memory_budget=mc.memory_budget_mb * 2**20,
+        precision=mc.precision,
     )
 
 
