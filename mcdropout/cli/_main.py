@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 import torch
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from mcdropout._exceptions import MCDropoutError
 from mcdropout.cli._progress import (
@@ -218,7 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     bar = sys.stderr.isatty() and not args.quiet
     try:
-        _COMMANDS[args.command](args, bar)
+        # Log lines are printed above open progress bars, not through them.
+        with logging_redirect_tqdm([logging.getLogger("mcdropout")]):
+            _COMMANDS[args.command](args, bar)
         return EXIT_OK
     except (ConfigError, UsageError) as error:
         return _fail(error, args.debug, EXIT_USAGE)

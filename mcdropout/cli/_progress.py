@@ -64,11 +64,16 @@ class TrainingProgress:
         self._bar: tqdm | None = None
 
     def __call__(
-        self, epoch: int, epochs: int, train_loss: float, val_loss: float | None
+        self,
+        epoch: int,
+        epochs: int,
+        train_loss: float,
+        val_loss: float | None,
+        last: bool,
     ) -> None:
         val = "" if val_loss is None else f", validation loss {val_loss:.4f}"
         if not self.use_bar:
-            if epoch == epochs or epoch % max(1, epochs // 10) == 0:
+            if last or epoch % max(1, epochs // 10) == 0:
                 _LOGGER.info("epoch %d/%d: loss %.4f%s", epoch, epochs, train_loss, val)
             return
         if self._bar is None:
@@ -77,6 +82,15 @@ class TrainingProgress:
             )
         self._bar.set_postfix_str(f"loss {train_loss:.4f}{val}", refresh=False)
         self._bar.update(1)
+        if last:
+            # Closed now, so the bars and lines that follow start below it.
+            self.close()
+
+    def close(self) -> None:
+        """Close the bar, if one is open."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def __enter__(self) -> "TrainingProgress":
         return self
@@ -87,5 +101,4 @@ class TrainingProgress:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        self.close()

@@ -26,8 +26,9 @@ __all__ = ["EpochCallback", "TrainingResult", "train_model", "training_loss"]
 
 logger = logging.getLogger(__name__)
 
-EpochCallback = Callable[[int, int, float, float | None], None]
-"""Called after each epoch with ``(epoch, n_epochs, train_loss, val_loss)``."""
+EpochCallback = Callable[[int, int, float, float | None, bool], None]
+"""Called after each epoch with ``(epoch, epochs, train_loss, val_loss, last)``;
+``last`` is True for the final epoch, whether early stopping ended it or not."""
 
 
 @dataclass
@@ -145,7 +146,7 @@ def train_model(
         Standard deviation of the training targets (regression losses are
         computed in its units, so any target scale trains alike).
     on_epoch : callable or None
-        Called as ``on_epoch(epoch, epochs, train_loss, val_loss)``.
+        Called as ``on_epoch(epoch, epochs, train_loss, val_loss, last)``.
 
     Returns
     -------
@@ -189,7 +190,6 @@ def train_model(
             model.eval()
             val_loss = _epoch(model, val_loader, loss_fn, device)
             result.val_loss.append(val_loss)
-        _log_epoch(epoch, epochs, train_loss, val_loss, on_epoch)
 
         # Early stopping follows the validation loss; without one, the last
         # epoch is the best.
@@ -200,6 +200,9 @@ def train_model(
                 best_state = copy.deepcopy(model.state_dict())
         elif patience and epoch - result.best_epoch >= patience:
             result.stopped_early = True
+        last = result.stopped_early or epoch == epochs
+        _log_epoch(epoch, epochs, train_loss, val_loss, on_epoch, last)
+        if last:
             break
 
     if best_state is not None:
@@ -214,10 +217,11 @@ def _log_epoch(
     train_loss: float,
     val_loss: float | None,
     on_epoch: EpochCallback | None,
+    last: bool,
 ) -> None:
     val_text = "" if val_loss is None else f", validation loss {val_loss:.4f}"
     logger.debug(
         "epoch %d/%d: training loss %.4f%s", epoch, epochs, train_loss, val_text
     )
     if on_epoch is not None:
-        on_epoch(epoch, epochs, train_loss, val_loss)
+        on_epoch(epoch, epochs, train_loss, val_loss, last)

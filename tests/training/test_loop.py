@@ -84,6 +84,7 @@ def test_training_learns_and_reports_each_epoch(generator):
     )
     assert [call[:2] for call in calls] == [(e, 15) for e in range(1, 16)]
     assert [call[2] for call in calls] == result.train_loss
+    assert [call[4] for call in calls] == [False] * 14 + [True]
     assert result.train_loss[-1] < 0.5 * result.train_loss[0]
     assert result.best_epoch == 15
     assert not model.training
@@ -92,6 +93,7 @@ def test_training_learns_and_reports_each_epoch(generator):
 def test_early_stopping_keeps_the_best_weights(generator):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 2))
+    last = []
     # Random labels: the validation loss soon rises as training overfits.
     x = torch.randn(32, 2, generator=generator)
     train = TensorDataset(x, torch.randint(0, 2, (32,), generator=generator))
@@ -105,8 +107,10 @@ def test_early_stopping_keeps_the_best_weights(generator):
         lr=0.05,
         val_loader=DataLoader(val, batch_size=32),
         patience=5,
+        on_epoch=lambda *args: last.append(args[4]),
     )
     assert result.stopped_early
+    assert last == [False] * (len(last) - 1) + [True]
     assert len(result.val_loss) == result.best_epoch + 5
     with torch.no_grad():
         final = F.cross_entropy(model(val_x), val.tensors[1])
