@@ -1,5 +1,6 @@
 """Running Monte Carlo dropout on a config's splits: plain, calibrated, shifted."""
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,9 +121,30 @@ class _FinalModel:
 
     def predict(self, loader: DataLoader) -> Prediction:
         prediction = self.mc.predict(loader)
-        if self.variance_fit is None:
-            return prediction
-        return self.variance_fit.apply(prediction)
+        if self.variance_fit is not None:
+            prediction = self.variance_fit.apply(prediction)
+        return _one_column_as_vector(prediction)
+
+
+def _one_column_as_vector(prediction: Prediction) -> Prediction:
+    """A single-output regression prediction with ``(n_inputs,)`` tensors.
+
+    Regression targets and outputs are ``(n_inputs, 1)`` columns; tables and
+    reports read better with plain ``target`` and ``mean`` columns.
+    """
+    if not isinstance(prediction, RegressionPrediction):
+        return prediction
+    if prediction.mean.ndim != 2 or prediction.mean.shape[1] != 1:
+        return prediction
+    targets = prediction.targets
+    return dataclasses.replace(
+        prediction,
+        mean=prediction.mean[:, 0],
+        epistemic_variance=prediction.epistemic_variance[:, 0],
+        aleatoric_variance=prediction.aleatoric_variance[:, 0],
+        targets=None if targets is None else targets.reshape(-1),
+        samples=None if prediction.samples is None else prediction.samples[..., 0],
+    )
 
 
 def _calibrate(
@@ -215,7 +237,8 @@ def evaluate(
     test = _loader(config, splits.test)
     logger.info("%d passes over %d test inputs", mc.n_passes, len(splits.test))
     result = Evaluation(
-        mc=mc.predict(test), deterministic=mc.predict(test, deterministic=True)
+        mc=_one_column_as_vector(mc.predict(test)),
+        deterministic=_one_column_as_vector(mc.predict(test, deterministic=True)),
     )
 
     final = _FinalModel(mc)

@@ -346,7 +346,18 @@ def test_regression_report(capsys, tmp_path):
         "nll",
         "coverage_95",
     }
-    assert len(pd.read_csv(tmp_path / "r" / "predictions.csv")) == 111
+    frame = pd.read_csv(tmp_path / "r" / "predictions.csv")
+    assert len(frame) == 111
+    assert list(frame.columns) == [
+        "target",
+        "mean",
+        "std",
+        "epistemic_variance",
+        "aleatoric_variance",
+    ]
+    np.testing.assert_allclose(
+        frame["std"] ** 2, frame["epistemic_variance"] + frame["aleatoric_variance"]
+    )
 
 
 def test_csv_template(capsys, tmp_path):
