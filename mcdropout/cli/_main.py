@@ -23,7 +23,7 @@ from mcdropout.cli._progress import (
     restore_logging,
 )
 from mcdropout.config import ConfigError, load_config
-from mcdropout.pipeline import UsageError, run_predict, run_report, run_train
+from mcdropout.pipeline import ReportRun, UsageError, run_predict, run_report, run_train
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _summary_table(run: object) -> str:
+def _summary_table(run: ReportRun) -> str:
     """Deterministic against MC dropout (and calibrated): the key metrics."""
     table: pd.DataFrame = run.report.tables["metrics"]
     columns = ["accuracy", "nll", "ece"]
