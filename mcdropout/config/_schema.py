@@ -390,6 +390,7 @@ class ReportConfig(_Section):
         default=["html", "md", "json", "csv"], min_length=1
     )
     dpi: PositiveInt = 100
+    convergence: bool = True
 
 
 class Config(_Section):

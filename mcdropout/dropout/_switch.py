@@ -4,12 +4,13 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
+import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
-from mcdropout._exceptions import NoDropoutError
+from mcdropout._exceptions import ArgumentTypeError, NoDropoutError
 from mcdropout._validation import check_choice, check_probability
 from mcdropout.dropout._detect import count_functional_dropout
 
@@ -18,6 +19,8 @@ __all__ = [
     "dropout_modules",
     "enable_dropout",
     "eval_mode",
+    "is_dropout",
+    "is_norm",
     "set_dropout_rate",
 ]
 
@@ -28,13 +31,46 @@ MODES = ("modules", "train_except_norm")
 # Layers whose behaviour in train mode would use, and update, batch statistics.
 NORM_TYPES = (_BatchNorm, _InstanceNorm)
 
+# TorchScript modules keep only the name of the class they were scripted from.
+_SCRIPTED_DROPOUT = frozenset(
+    {
+        "Dropout",
+        "Dropout1d",
+        "Dropout2d",
+        "Dropout3d",
+        "AlphaDropout",
+        "FeatureAlphaDropout",
+    }
+)
+_SCRIPTED_NORM = frozenset(
+    {f"{kind}Norm{n}d" for kind in ("Batch", "Instance") for n in (1, 2, 3)}
+    | {"SyncBatchNorm"}
+)
 
-def dropout_modules(model: nn.Module) -> list[tuple[str, _DropoutNd]]:
+
+def _scripted_name(module: nn.Module) -> str | None:
+    if isinstance(module, torch.jit.ScriptModule):
+        return getattr(module, "original_name", None)
+    return None
+
+
+def is_dropout(module: nn.Module) -> bool:
+    """Whether ``module`` is a dropout layer, scripted with TorchScript or not."""
+    return isinstance(module, _DropoutNd) or _scripted_name(module) in _SCRIPTED_DROPOUT
+
+
+def is_norm(module: nn.Module) -> bool:
+    """Whether ``module`` is a BatchNorm or InstanceNorm layer, scripted or not."""
+    return isinstance(module, NORM_TYPES) or _scripted_name(module) in _SCRIPTED_NORM
+
+
+def dropout_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """List the dropout modules of ``model`` with their qualified names.
 
     Every subclass of torch's ``_DropoutNd`` counts: ``Dropout``,
     ``Dropout1d``, ``Dropout2d``, ``Dropout3d``, ``AlphaDropout`` and
-    ``FeatureAlphaDropout``, and user subclasses of them.
+    ``FeatureAlphaDropout``, and user subclasses of them; in a TorchScript
+    model, submodules scripted from those six classes.
 
     Examples
     --------
@@ -44,9 +80,7 @@ def dropout_modules(model: nn.Module) -> list[tuple[str, _DropoutNd]]:
     ['1']
     """
     return [
-        (name, module)
-        for name, module in model.named_modules()
-        if isinstance(module, _DropoutNd)
+        (name, module) for name, module in model.named_modules() if is_dropout(module)
     ]
 
 
@@ -72,7 +106,7 @@ def _modules_to_switch(model: nn.Module, mode: str) -> list[nn.Module]:
             )
         return switched
 
-    return [m for m in model.modules() if not isinstance(m, NORM_TYPES)]
+    return [module for module in model.modules() if not is_norm(module)]
 
 
 def _check_functional_dropout(model: nn.Module) -> None:
@@ -133,6 +167,9 @@ def enable_dropout(
 
     Notes
     -----
+    TorchScript models work too: their submodules are recognised by the
+    class they were scripted from.
+
     On exit, also after an exception, every module's ``training`` flag is
     exactly what it was on entry. Parameters and buffers are never touched:
     normalisation layers left in eval mode neither use nor update batch
@@ -218,6 +255,13 @@ def set_dropout_rate(model: nn.Module, p: float) -> nn.Module:
         raise NoDropoutError(
             f"`model` ({type(model).__name__}) has no dropout module whose rate "
             "could be set; insert some with mcdropout.add_dropout(model, p)."
+        )
+    scripted = [name for name, module in modules if _scripted_name(module)]
+    if scripted:
+        raise ArgumentTypeError(
+            "expected `model` with dropout modules whose rate can change, got a "
+            f"TorchScript model (module {scripted[0]!r}), whose rates are fixed; "
+            "script the model again after set_dropout_rate on the original"
         )
     for name, module in modules:
         logger.debug("dropout %r: p %.4g -> %.4g", name, module.p, p)

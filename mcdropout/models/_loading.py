@@ -133,10 +133,10 @@ def load_torchscript(path: str | Path) -> nn.Module:
 
     Notes
     -----
-    Scripted dropout layers are not ``nn.Dropout`` instances, so Monte Carlo
-    dropout's default ``mode="modules"`` finds none in a TorchScript model;
-    ``mode="train_except_norm"`` switches them on, but scripted BatchNorm
-    layers are not recognised either and would use batch statistics.
+    Scripted dropout and normalisation layers are recognised by the class
+    they were scripted from, so both Monte Carlo modes work on the loaded
+    model; their dropout rates are fixed (``set_dropout_rate`` refuses them).
+    The model cannot be split by ``torch.fx``, so every pass runs whole.
     """
     try:
         with warnings.catch_warnings():

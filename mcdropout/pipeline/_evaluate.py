@@ -71,17 +71,22 @@ class Evaluation:
 
 
 def make_mc(
-    config: Config, model: nn.Module, task: str, *, progress: bool
+    config: Config,
+    model: nn.Module,
+    task: str,
+    *,
+    progress: bool,
+    keep_samples: bool = False,
 ) -> MCDropout:
     """The MCDropout wrapper the ``mc`` section describes."""
     try:
-        return _wrapper(config, model, task, progress=progress)
+        return _wrapper(config, model, task, progress, keep_samples)
     except NoDropoutError as error:
         raise ConfigError([f"mc.mode: {error}"]) from None
 
 
 def _wrapper(
-    config: Config, model: nn.Module, task: str, *, progress: bool
+    config: Config, model: nn.Module, task: str, progress: bool, keep_samples: bool
 ) -> MCDropout:
     mc = config.mc
     return MCDropout(
@@ -94,6 +99,7 @@ def _wrapper(
         heteroscedastic=config.model.heteroscedastic and task == "regression",
         noise_precision=mc.noise_precision if task == "regression" else None,
         progress=progress,
+        keep_samples=keep_samples,
         strategy=mc.strategy,
         memory_budget=mc.memory_budget_mb * 2**20,
         precision=mc.precision,
@@ -233,7 +239,9 @@ def evaluate(
     -------
     Evaluation
     """
-    mc = make_mc(config, model, splits.info.task, progress=progress)
+    # Kept samples let the report show how the metrics settle with T.
+    keep = config.report.convergence and splits.info.task == "classification"
+    mc = make_mc(config, model, splits.info.task, progress=progress, keep_samples=keep)
     test = _loader(config, splits.test)
     logger.info("%d passes over %d test inputs", mc.n_passes, len(splits.test))
     result = Evaluation(

@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -126,3 +128,27 @@ def test_set_dropout_rate_refuses_bad_rates(mlp, p, error, match):
 def test_set_dropout_rate_refuses_a_model_without_dropout():
     with pytest.raises(NoDropoutError, match="no dropout module"):
         set_dropout_rate(nn.Linear(2, 2), 0.1)
+
+
+@pytest.fixture
+def scripted(cnn):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # jit.script is deprecated
+        return torch.jit.script(cnn)
+
+
+def test_torchscript_models_switch_by_scripted_class(scripted):
+    before = snapshot(scripted)
+    assert [name for name, _ in dropout_modules(scripted)] == ["3", "7"]
+    for mode in ("modules", "train_except_norm"):
+        with enable_dropout(scripted, mode):
+            flags = {name: m.training for name, m in scripted.named_modules()}
+            assert flags["3"] and flags["7"] and not flags["1"]
+            outputs = torch.stack([scripted(torch.ones(2, 1, 5, 5)) for _ in range(5)])
+            assert outputs.std(dim=0).sum() > 0
+    assert_unchanged(scripted, before)
+
+
+def test_torchscript_rates_are_fixed(scripted):
+    with pytest.raises(ArgumentTypeError, match=r"TorchScript model.*'3'"):
+        set_dropout_rate(scripted, 0.1)

@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import pytest
 import torch
@@ -398,3 +399,18 @@ def test_sample_outputs_are_the_passes_predict_aggregates(mlp, inputs):
     single, _ = mc.sample_outputs(inputs, deterministic=True)
     with torch.no_grad():
         torch.testing.assert_close(single[0], mlp.eval()(inputs))
+
+
+def test_torchscript_model_gets_uncertainty_and_keeps_batchnorm(cnn):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # jit.script is deprecated
+        scripted = torch.jit.script(cnn)
+    before = snapshot(scripted)
+    x = torch.randn(12, 1, 5, 5)
+    prediction = MCDropout(scripted, 20, seed=0).predict(x)
+    assert (prediction.mutual_information > 0).all()
+    # Dropout off, the scripted model is the original one in eval mode.
+    baseline = MCDropout(scripted, 20).predict(x, deterministic=True)
+    with torch.no_grad():
+        torch.testing.assert_close(baseline.probs, F.softmax(cnn(x).double(), -1))
+    assert_unchanged(scripted, before)
