@@ -434,6 +434,8 @@ def _write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
+        # mkstemp creates the file private; results are for everyone to read.
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -472,20 +474,36 @@ def _parser() -> argparse.ArgumentParser:
         prog="python benchmarks/uci.py",
         description="Reproduce the MC dropout UCI regression benchmark.",
     )
-    parser.add_argument("--data", type=Path, required=True, help="dataset folder")
-    parser.add_argument("--out", type=Path, required=True, help="results folder")
-    parser.add_argument("--splits", type=int, help="run the first N splits (all)")
-    parser.add_argument("--epochs-multiplier", type=float, default=100.0)
-    parser.add_argument("--n-passes", type=int, default=10_000)
-    parser.add_argument("--validation-passes", type=int, default=1_000)
-    parser.add_argument("--no-grid", action="store_true", help="skip the search")
-    parser.add_argument("--dropout-rate", type=float, help="p with --no-grid")
-    parser.add_argument("--tau", type=float, help="tau with --no-grid")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace results already in --out"
+    add = parser.add_argument
+    add("--data", type=Path, required=True, metavar="PATH", help="dataset folder")
+    add("--out", type=Path, required=True, metavar="DIR", help="results folder")
+    add("--splits", type=int, metavar="N", help="run the first N splits (all)")
+    add(
+        "--epochs-multiplier",
+        type=float,
+        default=100.0,
+        metavar="M",
+        help="train n_epochs.txt * M epochs (100: the 2018 protocol)",
     )
+    add("--n-passes", type=int, default=10_000, metavar="T", help="test passes")
+    add(
+        "--validation-passes",
+        type=int,
+        default=1_000,
+        metavar="T",
+        help="passes per grid pair on the validation rows",
+    )
+    add("--no-grid", action="store_true", help="train one pair, no search")
+    add("--dropout-rate", type=float, metavar="P", help="p with --no-grid")
+    add("--tau", type=float, help="tau with --no-grid (original units)")
+    add("--seed", type=int, default=0, metavar="S", help="base seed")
+    add(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1; more were slower on a busy machine)",
+    )
+    add("--overwrite", action="store_true", help="replace results in --out")
     return parser
 
 
@@ -539,8 +557,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         settings.n_epochs(dataset)
     except MCDropoutError as error:
         parser.error(str(error))
+    # Restored afterwards: main() also runs inside other programs' processes.
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
-    summary = run_dataset(dataset, n_splits, settings, args.out)
+    try:
+        summary = run_dataset(dataset, n_splits, settings, args.out)
+    finally:
+        torch.set_num_threads(threads)
     print(markdown_row(summary))
     return summary
 

@@ -398,7 +398,14 @@ def test_runner_end_to_end_on_one_split(tmp_path, table, capsys):
         "--validation-passes=20",
         "--seed=3",
     ]
-    summary = uci.main(argv)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        summary = uci.main(argv)
+        # The run used one thread and gave the caller's setting back.
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
     frame = pd.read_csv(out / "splits.csv")
     assert list(frame.columns) == [
