@@ -5,21 +5,23 @@ interpreter (so the kernel sees the installed mcdropout, whatever kernel
 specs the machine has registered), in an empty temporary working directory.
 """
 
+import json
 import re
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
-from traitlets.config import Config
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 EXPECTED = {"calibration", "ood_shift", "quickstart", "regression"}
 
-# Seconds one cell may take before the run fails (each notebook takes about
-# ten in total); generous because other test runs share the CPU.
+# Seconds one cell may take before the run fails (a whole notebook takes 10 to
+# 20 s); generous because other test runs may share the CPU.
 CELL_TIMEOUT = 180
 
 # tqdm.auto's notice, printed on import when ipywidgets is not installed.
@@ -29,19 +31,18 @@ TQDM_NOTICE = re.compile(r"TqdmWarning: IProgress not found|from \.autonotebook"
 def _client(nb: nbformat.NotebookNode, cwd: Path) -> NotebookClient:
     """A client whose ``python3`` kernel is ``sys.executable``.
 
-    With no kernel directories to search, jupyter_client falls back to
-    ipykernel's own spec, which launches the interpreter it is imported in:
-    a ``python3`` spec registered elsewhere (another Python) cannot win.
+    The kernel spec manager searches no kernel directories, so jupyter_client
+    falls back to ipykernel's own spec, which launches the interpreter it is
+    imported in: a ``python3`` spec registered elsewhere (by another Python,
+    on ``JUPYTER_PATH`` or in the user's data directory) cannot win.
     """
-    config = Config()
-    config.KernelSpecManager.kernel_dirs = []
-    config.KernelSpecManager.ensure_native_kernel = True
+    specs = KernelSpecManager(kernel_dirs=[], ensure_native_kernel=True)
+    manager = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=specs)
     return NotebookClient(
         nb,
-        kernel_name="python3",
+        km=manager,
         timeout=CELL_TIMEOUT,
         resources={"metadata": {"path": str(cwd)}},
-        config=config,
     )
 
 
@@ -102,7 +103,16 @@ def test_tutorial_layout(path: Path):
     assert last.source.startswith("## What to read next")
 
 
-def test_kernel_is_this_interpreter(tmp_path: Path):
+def test_kernel_is_this_interpreter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # A registered "python3" spec that would fail at once if it were used.
+    decoy = tmp_path / "jupyter" / "kernels" / "python3"
+    decoy.mkdir(parents=True)
+    argv = [sys.executable, "-c", "raise SystemExit('decoy kernel')"]
+    (decoy / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "decoy", "language": "python"})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+
     cell = nbformat.v4.new_code_cell("import sys\nprint(sys.executable)")
     nb = nbformat.v4.new_notebook(cells=[cell])
     _client(nb, tmp_path).execute()
