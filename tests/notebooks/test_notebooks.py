@@ -87,6 +87,7 @@ def test_stored_without_outputs(path: Path):
     for index, cell in enumerate(code):
         assert cell.outputs == [], f"code cell {index} has outputs"
         assert cell.execution_count is None, f"code cell {index} has a count"
+        assert "execution" not in cell.metadata, f"code cell {index} has timings"
     assert "widgets" not in nb.metadata
     assert nb.metadata.kernelspec.name == "python3"
 
