@@ -139,7 +139,8 @@ def add_dropout(
                 f"module {name!r} of `model` already has dropout inserted by "
                 "add_dropout; change its rate with set_dropout_rate instead"
             )
-        target.add_module(INSERTED_NAME, _dropout_for(target, p))
+        # A new module starts in train mode; the copy's flags must not change.
+        target.add_module(INSERTED_NAME, _dropout_for(target, p).train(target.training))
         target.register_forward_pre_hook(_apply_inserted_dropout)
         logger.debug("inserted dropout (p=%.4g) in front of %r", p, name)
     return copied

@@ -24,8 +24,9 @@ def _entropy(probs: Tensor) -> Tensor:
 
 def _targets_column(frame: pd.DataFrame, targets: Tensor | None) -> None:
     if targets is not None:
-        values = targets.numpy()
-        frame.insert(0, "target", list(values) if values.ndim > 1 else values)
+        values = targets.reshape(len(targets), -1).numpy()
+        column = values[:, 0] if values.shape[1] == 1 else list(values)
+        frame.insert(0, "target", column)
 
 
 @dataclass(frozen=True, repr=False)
@@ -249,8 +250,9 @@ class RegressionPrediction:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per input: target (when known), mean, std, epistemic and
-        aleatoric variance. Multi-output models get one column per output,
-        suffixed ``_0``, ``_1`` ..."""
+        aleatoric variance. Models with several outputs get one column per
+        output, suffixed ``_0``, ``_1`` ...; a single output, whether shaped
+        ``(n_inputs,)`` or ``(n_inputs, 1)``, gets plain columns."""
         columns = {
             "mean": self.mean,
             "std": self.std,
@@ -260,7 +262,7 @@ class RegressionPrediction:
         flat = {}
         for name, values in columns.items():
             values = values.reshape(len(self), -1).numpy()
-            if self.mean.ndim == 1:
+            if values.shape[1] == 1:
                 flat[name] = values[:, 0]
             else:
                 flat.update(

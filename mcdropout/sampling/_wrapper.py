@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from mcdropout._exceptions import (
     ArgumentTypeError,
@@ -322,6 +321,9 @@ class MCDropout(nn.Module):
         batches = iter_batches(inputs, targets)
         if self.progress and not isinstance(inputs, (Tensor, tuple, list, dict)):
             total = len(inputs) if hasattr(inputs, "__len__") else None
+            # Imported here: tqdm.auto warns on import in Jupyter without widgets.
+            from tqdm.auto import tqdm
+
             batches = tqdm(batches, total=total, desc="MC dropout", unit="batch")
 
         with (

@@ -17,6 +17,16 @@ def plain_mlp() -> nn.Module:
     )
 
 
+def test_copy_of_an_eval_model_is_in_eval_mode_throughout(plain_mlp):
+    with_dropout = add_dropout(plain_mlp.eval(), p=0.5, last_n=None)
+    assert not any(module.training for module in with_dropout.modules())
+    x = torch.randn(16, 5)
+    # Called as it comes back, without .eval(): dropout is off.
+    assert torch.equal(with_dropout(x), plain_mlp(x))
+    train_copy = add_dropout(plain_mlp.train(), p=0.5)
+    assert all(module.training for module in train_copy.modules())
+
+
 def test_original_is_untouched_and_copy_matches_it_with_dropout_off(plain_mlp):
     before = snapshot(plain_mlp)
     with_dropout = add_dropout(plain_mlp, p=0.5, last_n=2)

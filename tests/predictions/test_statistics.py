@@ -107,3 +107,18 @@ def test_regression_prediction_hand_worked():
         "epistemic_variance",
         "aleatoric_variance",
     ]
+
+
+def test_single_output_frames_have_plain_columns_and_scalar_targets():
+    means = torch.tensor([[[1.0], [2.0]], [[3.0], [4.0]]], dtype=torch.float64)
+    stats = RegressionStatistics.of(means)
+    targets = torch.tensor([[0.5], [1.5]])
+    frame = RegressionPrediction.from_statistics(stats, targets).to_frame()
+    assert list(frame.columns) == [
+        "target", "mean", "std", "epistemic_variance", "aleatoric_variance"
+    ]  # fmt: skip
+    assert frame["target"].tolist() == [0.5, 1.5]
+    assert frame["mean"].tolist() == [2.0, 3.0]
+    two_outputs = RegressionStatistics.of(torch.zeros(2, 3, 2, dtype=torch.float64))
+    columns = RegressionPrediction.from_statistics(two_outputs).to_frame().columns
+    assert list(columns[:2]) == ["mean_0", "mean_1"]
