@@ -145,7 +145,8 @@ def _summary_table(run: ReportRun) -> str:
     names = {
         "deterministic": "deterministic",
         "mc_dropout": f"MC dropout (T={run.report.mc.n_passes})",
-        "mc_dropout_temperature_scaled": "MC dropout, calibrated",
+        "mc_dropout_temperature_scaled": "MC dropout, temperature-scaled",
+        "mc_dropout_variance_scaled": "MC dropout, variance-scaled",
     }
     shown = table[columns].rename(index=names)
     shown.index.name = None

@@ -245,7 +245,7 @@ def run_report(
     report = CalibrationReport(
         evaluation.mc,
         deterministic=evaluation.deterministic,
-        temperature_scaled=evaluation.calibrated,
+        calibrated=evaluation.calibrated,
         ood=evaluation.ood,
         shifted=evaluation.shifted or None,
         class_names=splits.info.class_names,

@@ -53,12 +53,13 @@ FORMATS = ("html", "md", "json", "csv")
 
 Prediction = ClassificationPrediction | RegressionPrediction
 
-# The name of each compared prediction in tables and in metrics.json.
-DETERMINISTIC, MC, SCALED = (
-    "deterministic",
-    "mc_dropout",
-    "mc_dropout_temperature_scaled",
-)
+# The name of each compared prediction in tables and in metrics.json; the
+# calibrated one is named by what calibrates it, per kind of prediction.
+DETERMINISTIC, MC = "deterministic", "mc_dropout"
+CALIBRATED = {
+    ClassificationPrediction: "mc_dropout_temperature_scaled",
+    RegressionPrediction: "mc_dropout_variance_scaled",
+}
 
 
 def _check_mc(mc: object) -> Prediction:
@@ -99,15 +100,16 @@ def _same_inputs(name: str, prediction: object, mc: Prediction) -> Prediction:
 
 
 def _compared(
-    mc: Prediction, deterministic: object, temperature_scaled: object
+    mc: Prediction, deterministic: object, calibrated: object
 ) -> dict[str, Prediction]:
     """The predictions to compare, by name, in the order tables show them."""
     compared = {}
     if deterministic is not None:
         compared[DETERMINISTIC] = _same_inputs("deterministic", deterministic, mc)
     compared[MC] = mc
-    if temperature_scaled is not None:
-        compared[SCALED] = _same_inputs("temperature_scaled", temperature_scaled, mc)
+    if calibrated is not None:
+        name = CALIBRATED[type(mc)]
+        compared[name] = _same_inputs("calibrated", calibrated, mc)
     return compared
 
 
@@ -188,8 +190,11 @@ class CalibrationReport:
     deterministic : prediction, optional
         The deterministic prediction of the same inputs
         (``mc.predict(inputs, deterministic=True)``).
-    temperature_scaled : prediction, optional
-        The MC dropout prediction with temperature scaling, same inputs.
+    calibrated : prediction, optional
+        The MC dropout prediction after post-hoc calibration on validation
+        data, same inputs: temperature scaling for classification (named
+        ``"mc_dropout_temperature_scaled"``), a variance scale or noise
+        precision for regression (``"mc_dropout_variance_scaled"``).
     ood : ClassificationPrediction, optional
         The MC dropout prediction of out-of-distribution inputs (no targets
         needed). Classification only.
@@ -213,8 +218,8 @@ class CalibrationReport:
     ----------
     metrics : dict
         As written to ``metrics.json``: one dict of floats per compared
-        prediction (``"deterministic"``, ``"mc_dropout"``,
-        ``"mc_dropout_temperature_scaled"``); ``"ood"`` maps each
+        prediction (``"deterministic"``, ``"mc_dropout"``, and the
+        calibrated one); ``"ood"`` maps each
         uncertainty measure to its detection scores and ``"shift"`` each
         shift name (``"clean"`` first) to its metrics, when given.
         Classification keys: ``accuracy``, ``nll``, ``brier``, ``ece``,
@@ -258,7 +263,7 @@ class CalibrationReport:
         mc: Prediction,
         *,
         deterministic: Prediction | None = None,
-        temperature_scaled: Prediction | None = None,
+        calibrated: Prediction | None = None,
         ood: ClassificationPrediction | None = None,
         shifted: Mapping[str, ClassificationPrediction] | None = None,
         class_names: Sequence[str] | None = None,
@@ -268,7 +273,7 @@ class CalibrationReport:
     ) -> None:
         self.mc = _check_mc(mc)
         self.classification = isinstance(mc, ClassificationPrediction)
-        self.compared = _compared(self.mc, deterministic, temperature_scaled)
+        self.compared = _compared(self.mc, deterministic, calibrated)
         self.n_bins = check_positive_int("n_bins", n_bins)
         self.dpi = check_positive_int("dpi", dpi)
 

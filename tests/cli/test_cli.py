@@ -340,7 +340,7 @@ def test_regression_report(capsys, tmp_path):
     assert code == 0, err
     assert stdout.splitlines()[0].split() == ["rmse", "nll", "calibration_error"]
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    assert set(metrics["mc_dropout_temperature_scaled"]) >= {
+    assert set(metrics["mc_dropout_variance_scaled"]) >= {
         "rmse",
         "nll",
         "coverage_95",

@@ -32,7 +32,7 @@ def predictions() -> dict:
     return {
         "mc": mc.predict(inputs, targets=targets),
         "deterministic": mc.predict(inputs, targets=targets, deterministic=True),
-        "temperature_scaled": scaled.predict(inputs, targets=targets),
+        "calibrated": scaled.predict(inputs, targets=targets),
         "ood": mc.predict(4 * torch.randn(20, 5, generator=generator)),
         "shifted": {
             f"gaussian_noise={s}": mc.predict(noisy(s), targets=targets)

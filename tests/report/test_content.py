@@ -22,7 +22,7 @@ from tests.report.conftest import CLASS_NAMES
 COMPARED = {
     "deterministic": "deterministic",
     "mc_dropout": "mc",
-    "mc_dropout_temperature_scaled": "temperature_scaled",
+    "mc_dropout_temperature_scaled": "calibrated",
 }
 CLASSIFICATION_KEYS = [
     "accuracy",
@@ -199,8 +199,8 @@ def other_targets(mc):
         ),
         (
             ArgumentTypeError,
-            "`temperature_scaled` to be a",
-            lambda mc: {"temperature_scaled": 1},
+            "`calibrated` to be a",
+            lambda mc: {"calibrated": 1},
         ),
         (
             ArgumentValueError,
