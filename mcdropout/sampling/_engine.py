@@ -28,10 +28,10 @@ from mcdropout._exceptions import (
     MCDropoutError,
     ModelOutputError,
 )
+from mcdropout.dropout import eval_mode
 from mcdropout.sampling._batches import Batch, call_model, repeat_rows, slice_rows
 from mcdropout.sampling._memory import AllocationCounter
 from mcdropout.sampling._trunk import (
-    RandomOperations,
     SplitUnavailable,
     TrunkSplit,
     split_trunk,
@@ -132,9 +132,11 @@ def _signature(model: nn.Module, inputs: Any) -> tuple:
 
 @dataclass
 class _Plan:
-    """How one kind of batch runs: the split (if any) and bytes per row."""
+    """How one kind of batch runs: the split (if any), whether whole passes
+    may be stacked, and the bytes one pass allocates per row."""
 
     split: TrunkSplit | None
+    stacking: bool = True
     full_bytes_per_row: float | None = None
     pass_bytes_per_row: float | None = None
 
@@ -172,7 +174,6 @@ class PassEngine:
         self.model = model
         self.strategy = strategy
         self.allow_split = split_trunk and strategy in ("auto", "trunk")
-        self.stacking = strategy != "loop"
         self.max_batch_size = max_batch_size
         self.memory_budget = memory_budget
         self.plans = {} if plans is None else plans
@@ -190,40 +191,77 @@ class PassEngine:
         for start in range(0, n_rows, rows_per_block):
             stop = min(start + rows_per_block, n_rows)
             block = slice_rows(inputs, n_rows, start, stop)
-            for outputs in self._block(block, stop - start, n_passes, plan.split):
+            for outputs in self._block(block, stop - start, n_passes, plan):
                 yield start, stop, outputs
 
     def _plan(self, inputs: Batch, n_rows: int, n_passes: int) -> _Plan:
-        key = (_signature(self.model, inputs), self.allow_split and n_passes > 1)
+        key = (_signature(self.model, inputs), n_passes > 1)
         # Probing forwards must not consume the random numbers of the passes,
         # so that results do not depend on whether a plan was cached.
         with _rng_preserved(model_device(self.model)):
             if key not in self.plans:
-                probe = slice_rows(inputs, n_rows, 0, min(n_rows, _PROBE_ROWS))
-                split = self._split(probe, min(n_rows, _PROBE_ROWS)) if key[1] else None
-                self.plans[key] = _Plan(split)
+                m = min(n_rows, _PROBE_ROWS)
+                probe = slice_rows(inputs, n_rows, 0, m)
+                self.plans[key] = self._new_plan(probe, m, stochastic=key[1])
             plan = self.plans[key]
             if self.max_batch_size is None and plan.full_bytes_per_row is None:
                 self._measure(plan, inputs, n_rows)
         return plan
 
+    def _new_plan(self, probe: Batch, n_rows: int, stochastic: bool) -> _Plan:
+        if not stochastic or self.strategy in ("stacked", "loop"):
+            return _Plan(None, stacking=self.strategy != "loop")
+        with eval_mode(self.model):
+            first = call_model(self.model, probe)
+            second = call_model(self.model, probe)
+        if not _same(first, second):
+            # Noise of the model's own, drawn once per forward, would be
+            # shared by the passes of a stacked chunk.
+            reason = "two passes with dropout off differ: it draws random numbers"
+            return self._unsplit(reason, stacking=False)
+        split = self._split(probe, n_rows) if self.allow_split else None
+        if split is not None:
+            return _Plan(split)
+        return _Plan(None, stacking=self._stacks_faithfully(probe, n_rows, first))
+
     def _split(self, probe: Batch, n_rows: int) -> TrunkSplit | None:
         try:
             split = split_trunk(self.model, probe, n_rows)
         except SplitUnavailable as reason:
-            if self.strategy == "trunk":
-                raise ArgumentValueError(
-                    "expected a model whose deterministic trunk can be split off "
-                    f"for strategy='trunk', got one where {reason}; use "
-                    "strategy='auto' or 'stacked'"
-                ) from None
-            logger.debug("running full passes: %s", reason)
-            if isinstance(reason, RandomOperations) and self.strategy == "auto":
-                # Stacked passes would share such numbers within a chunk.
-                self.stacking = False
+            self._unsplit(str(reason), stacking=True)
             return None
         logger.debug("computing the trunk once per batch: %s", split.summary())
         return split
+
+    def _unsplit(self, reason: str, *, stacking: bool) -> _Plan:
+        if self.strategy == "trunk":
+            raise ArgumentValueError(
+                "expected a model whose deterministic trunk can be split off for "
+                f"strategy='trunk', got one where {reason}; use strategy='auto'"
+            )
+        logger.debug("running full passes: %s", reason)
+        return _Plan(None, stacking=stacking)
+
+    def _stacks_faithfully(self, probe: Batch, n_rows: int, expected: Any) -> bool:
+        """Whether the model, dropout off, gives each copy of a stacked batch
+        what it gives the batch alone."""
+        try:
+            with eval_mode(self.model):
+                stacked = call_model(self.model, repeat_rows(probe, n_rows, 2))
+            faithful = isinstance(stacked, Tensor) and isinstance(expected, Tensor)
+            faithful = faithful and stacked.shape == (2 * n_rows, *expected.shape[1:])
+            faithful = faithful and all(
+                _same(half, expected) for half in stacked.view(2, *expected.shape)
+            )
+        except Exception as error:  # any failure means: do not stack
+            logger.info("cannot stack passes along the batch (%r); looping", error)
+            return False
+        if not faithful:
+            logger.info(
+                "cannot stack passes along the batch (a stacked batch changes "
+                "the model's outputs); looping"
+            )
+        return faithful
 
     def _measure(self, plan: _Plan, inputs: Batch, n_rows: int) -> None:
         m = min(n_rows, _PROBE_ROWS)
@@ -254,17 +292,17 @@ class PassEngine:
         return rows_per_block, passes_per_chunk
 
     def _block(
-        self, block: Batch, n_rows: int, n_passes: int, split: TrunkSplit | None
+        self, block: Batch, n_rows: int, n_passes: int, plan: _Plan
     ) -> Iterator[Tensor]:
-        values = split.run_trunk(block) if split is not None else None
+        values = plan.split.run_trunk(block) if plan.split is not None else None
         done = 0
         while done < n_passes:
             k = min(self.passes_per_chunk, n_passes - done)
             try:
                 if values is not None:
-                    outputs = self._tail(split, values, n_rows, k)
+                    outputs = self._tail(plan.split, values, n_rows, k)
                 else:
-                    outputs = self._passes(block, n_rows, k)
+                    outputs = self._passes(block, n_rows, k, plan)
             except torch.OutOfMemoryError:
                 if k == 1:
                     raise
@@ -288,9 +326,9 @@ class PassEngine:
         output = _check_tensor(split.run_tail(values, n_passes))
         return output.view(n_passes, n_rows, *output.shape[1:])
 
-    def _passes(self, inputs: Batch, n_rows: int, n_passes: int) -> Tensor:
-        if self.stacking and n_passes > 1:
-            stacked = self._stacked(inputs, n_rows, n_passes)
+    def _passes(self, inputs: Batch, n_rows: int, n_passes: int, plan: _Plan) -> Tensor:
+        if plan.stacking and n_passes > 1:
+            stacked = self._stacked(inputs, n_rows, n_passes, plan)
             if stacked is not None:
                 return stacked
         outputs = [
@@ -298,7 +336,9 @@ class PassEngine:
         ]
         return torch.stack(outputs)
 
-    def _stacked(self, inputs: Batch, n_rows: int, n_passes: int) -> Tensor | None:
+    def _stacked(
+        self, inputs: Batch, n_rows: int, n_passes: int, plan: _Plan
+    ) -> Tensor | None:
         try:
             output = _check_tensor(
                 call_model(self.model, repeat_rows(inputs, n_rows, n_passes))
@@ -307,8 +347,11 @@ class PassEngine:
             raise
         except Exception as error:
             if self.strategy == "stacked":
-                raise
-            self._fall_back(f"the stacked forward raised {error!r}")
+                raise ModelOutputError(
+                    f"the model failed on {n_passes} stacked passes of {n_rows} "
+                    f"inputs ({error!r}); use strategy='loop' or 'auto'"
+                ) from error
+            self._fall_back(plan, f"the stacked forward raised {error!r}")
             return None
         if output.ndim == 0 or output.shape[0] != n_passes * n_rows:
             if self.strategy == "stacked":
@@ -317,10 +360,20 @@ class PassEngine:
                     f"{n_passes} stacked passes of {n_rows} inputs, got shape "
                     f"{tuple(output.shape)}; use strategy='loop'"
                 )
-            self._fall_back(f"it returned shape {tuple(output.shape)}")
+            self._fall_back(plan, f"it returned shape {tuple(output.shape)}")
             return None
         return output.view(n_passes, n_rows, *output.shape[1:])
 
-    def _fall_back(self, reason: str) -> None:
+    def _fall_back(self, plan: _Plan, reason: str) -> None:
         logger.info("cannot stack passes along the batch (%s); looping", reason)
-        self.stacking = False
+        plan.stacking = False
+
+
+def _same(first: Any, second: Any) -> bool:
+    """Whether two outputs of the model are the same tensor values."""
+    return (
+        isinstance(first, Tensor)
+        and isinstance(second, Tensor)
+        and first.shape == second.shape
+        and torch.allclose(first, second, rtol=1e-4, atol=1e-5, equal_nan=True)
+    )

@@ -59,8 +59,12 @@ def _check_bool(name: str, value: object) -> bool:
 def _check_seed(seed: object) -> int | None:
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, int):
         raise ArgumentTypeError(
+            f"expected `seed` to be None or a non-negative integer, got {seed!r}"
+        )
+    if seed < 0:
+        raise ArgumentValueError(
             f"expected `seed` to be None or a non-negative integer, got {seed!r}"
         )
     return seed
@@ -400,6 +404,7 @@ class MCDropout(nn.Module):
                 stacklevel=3,
             )
         if self.task == "classification":
+            targets = _class_targets(targets)
             return ClassificationPrediction.from_statistics(stats, targets)
         return RegressionPrediction.from_statistics(
             stats, targets, self.noise_precision
@@ -431,6 +436,20 @@ def _as_targets(targets: Any, n_rows: int, index: int) -> Tensor | None:
         raise ArgumentValueError(
             f"expected `targets` of batch {index} to have {n_rows} rows like its "
             f"inputs, got shape {tuple(targets.shape)}"
+        )
+    return targets
+
+
+def _class_targets(targets: Tensor | None) -> Tensor | None:
+    """One class index per input: a column of them becomes a vector."""
+    if targets is None:
+        return None
+    if targets.ndim == 2 and targets.shape[1] == 1:
+        targets = targets[:, 0]
+    if targets.ndim != 1:
+        raise ArgumentValueError(
+            "expected classification `targets` with one class index per input, "
+            f"shape (n_inputs,), got shape {tuple(targets.shape)}"
         )
     return targets
 

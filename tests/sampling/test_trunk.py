@@ -134,14 +134,34 @@ def test_dropout_on_the_inputs_leaves_nothing_to_cache(mlp, inputs):
     torch.testing.assert_close(auto.probs, stacked.probs)
 
 
-def test_own_random_numbers_make_auto_loop(inputs, caplog):
+class SharedNoise(nn.Module):
+    """Adds one noise draw per forward; fx bakes ``torch.randn(1)`` in as a
+    constant, so only running the model reveals it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 2)
+        self.drop = nn.Dropout(0.01)
+
+    def forward(self, x):
+        return self.drop(self.fc(x)) + 5 * torch.randn(1)
+
+
+@pytest.mark.parametrize("factory", [Noisy, SharedNoise])
+@pytest.mark.parametrize("mode", ["modules", "train_except_norm"])
+def test_own_random_numbers_make_auto_loop_on_every_call(inputs, caplog, factory, mode):
     torch.manual_seed(0)
-    model = Noisy().eval()
+    model = factory().eval()
+    mc = MCDropout(model, 40, seed=0, mode=mode, task="regression")
     with caplog.at_level(logging.DEBUG, logger="mcdropout"):
-        auto = MCDropout(model, 6, seed=0).predict(inputs)
+        first = mc.predict(inputs)
     assert "draws random numbers" in caplog.text
-    looped = MCDropout(model, 6, seed=0, strategy="loop").predict(inputs)
-    torch.testing.assert_close(auto.probs, looped.probs, rtol=0, atol=1e-12)
+    # The decision is kept with the cached plan: the second call loops too.
+    second = mc.predict(inputs)
+    looped = MCDropout(model, 40, seed=0, mode=mode, task="regression", strategy="loop")
+    expected = looped.predict(inputs)
+    torch.testing.assert_close(first.mean, expected.mean, rtol=0, atol=1e-12)
+    torch.testing.assert_close(second.mean, expected.mean, rtol=0, atol=1e-12)
 
 
 def test_untraceable_model_falls_back_and_forced_trunk_says_why(inputs, caplog):

@@ -275,7 +275,7 @@ def test_auto_falls_back_to_a_loop_when_stacking_breaks_the_model(inputs, caplog
         auto.probs, auto.samples.double().mean(0), atol=1e-7, rtol=0
     )
     assert (auto.variance.sum(-1) > 0).all()
-    with pytest.raises(RuntimeError, match="shape"):
+    with pytest.raises(ModelOutputError, match=r"6 stacked passes.*shape"):
         MCDropout(model, 6, strategy="stacked").predict(inputs)
 
 
@@ -414,3 +414,12 @@ def test_torchscript_model_gets_uncertainty_and_keeps_batchnorm(cnn):
     with torch.no_grad():
         torch.testing.assert_close(baseline.probs, F.softmax(cnn(x).double(), -1))
     assert_unchanged(scripted, before)
+
+
+def test_column_targets_of_a_classifier_become_a_vector(mlp, inputs):
+    targets = (torch.arange(10) % 3)[:, None]
+    prediction = MCDropout(mlp, 3).predict(inputs, targets=targets)
+    assert prediction.targets.shape == (10,)
+    assert prediction.correct.shape == (10,)
+    with pytest.raises(ArgumentValueError, match=r"one class index per input"):
+        MCDropout(mlp, 3).predict(inputs, targets=torch.zeros(10, 3))
