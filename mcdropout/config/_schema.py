@@ -390,7 +390,7 @@ class ReportConfig(_Section):
         default=["html", "md", "json", "csv"], min_length=1
     )
     dpi: PositiveInt = 100
-    convergence: bool = True
+    convergence: Bool = True
 
 
 class Config(_Section):
@@ -421,8 +421,10 @@ class Config(_Section):
     @classmethod
     def _safe_name(cls, value: str | None) -> str | None:
         # The name becomes a folder under reports/, so no separators.
-        if value is not None and not re.fullmatch(r"[\w.-]+", value):
+        safe = value is None or re.fullmatch(r"[\w.-]+", value)
+        if not safe or (value is not None and set(value) == {"."}):
             raise ValueError(
-                f"expected letters, digits, '_', '-' or '.', got {value!r}"
+                f"expected letters, digits, '_', '-' or '.' (not dots alone), "
+                f"got {value!r}"
             )
         return value

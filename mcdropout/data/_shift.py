@@ -5,6 +5,7 @@ the training distribution (Ovadia et al., 2019, "Can you trust your model's
 uncertainty?").
 """
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -147,7 +148,8 @@ class ShiftedDataset(Dataset):
             return shifted, target
 
         # Seeding per input keeps the noise independent of batching order.
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        sequence = np.random.SeedSequence([self.seed, index])
+        generator = torch.Generator().manual_seed(int(sequence.generate_state(1)[0]))
         noisy = gaussian_noise(
             inputs,
             self.severity,

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mcdropout._exceptions import ArgumentValueError
+from mcdropout._exceptions import ArgumentValueError, MCDropoutError
 from mcdropout.config import Config, ConfigError, import_factory
 from mcdropout.data import Splits, input_statistics, make_loader
 from mcdropout.models import (
@@ -222,7 +222,8 @@ def _from_cache(config: Config, splits: Splits, path: Path) -> nn.Module | None:
     model = _architecture(config, splits, fit_statistics=False)
     try:
         load_state_dict(model, path)
-    except ArgumentValueError as error:
+    except MCDropoutError as error:
+        # A stale or foreign file in the cache is retrained over, not fatal.
         logger.warning("ignoring the cached model %s: %s", path, error)
         return None
     logger.info("using the cached model %s", path)

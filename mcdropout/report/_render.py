@@ -9,6 +9,7 @@ import base64
 import html
 import math
 import numbers
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -185,9 +186,11 @@ def render_html(
 
 
 def _md_text(value: object) -> str:
-    """Text safe inside a Markdown table cell: no raw HTML, no cell breaks."""
+    """Text safe inside a Markdown table cell: no raw HTML, no cell breaks,
+    no links, emphasis or code spans made from the data."""
     text = html.escape(str(value), quote=False)
-    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    text = re.sub(r"([\\`*_\[\]|])", r"\\\1", text)
+    return text.replace("\r", " ").replace("\n", " ")
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -158,6 +158,8 @@ def test_overrides_are_checked_by_the_schema():
         ),
         ("mc=3", r"^mc: expected a mapping \(a YAML section\), got 3$"),
         ("name=a/b", r"^name: expected letters, digits"),
+        ("name=..", r"^name: expected letters.*not dots alone"),
+        ("report.convergence=1", r"^report\.convergence: "),
         ("report.formats=[pdf]", r"^report\.formats\[0\]: expected one of 'html'"),
     ],
 )

@@ -121,7 +121,15 @@ def test_markdown_links_existing_figures_and_escapes(written, report):
     assert "| b\\|c |" in text
     assert "<script>" not in text
     row = report.tables["metrics"].loc["mc_dropout"]
-    assert f"| mc_dropout | {row['accuracy']:.4f} | {row['nll']:.4f} |" in text
+    assert f"| mc\\_dropout | {row['accuracy']:.4f} | {row['nll']:.4f} |" in text
+
+
+def test_markdown_cells_cannot_become_links_or_emphasis(predictions, tmp_path):
+    names = ["[click](http://x)", "*loud*", "`code`"]
+    report = CalibrationReport(predictions["mc"], class_names=names, n_bins=5)
+    text = (report.write(tmp_path / "r", formats=("md",)) / "report.md").read_text()
+    assert "\\[click\\](http://x)" in text and "[click](" not in text
+    assert "\\*loud\\*" in text and "\\`code\\`" in text
 
 
 def reject_nan(constant: str) -> None:
