@@ -179,14 +179,7 @@ def _shifted(
     shifts = config.ood.shifts
     if not shifts:
         return {}
-    if any(s.kind == "rotation" for s in shifts) and splits.info.image_shape is None:
-        index = next(i for i, s in enumerate(shifts) if s.kind == "rotation")
-        raise ConfigError(
-            [
-                f"ood.shifts[{index}].kind: rotation needs image inputs; the data "
-                "has plain features (set data.image_shape for a table of pixels)"
-            ]
-        )
+    check_shifts(config, splits)
     per_channel = len(splits.info.input_shape) == 3
     stats = input_statistics(splits.train, per_channel=per_channel)
     predictions = {}
@@ -206,7 +199,21 @@ def _shifted(
     return predictions
 
 
-def _ood_dataset(config: Config, splits: Splits) -> Dataset | None:
+def check_shifts(config: Config, splits: Splits) -> None:
+    """Refuse a rotation of data that are not images."""
+    shifts = config.ood.shifts
+    if any(s.kind == "rotation" for s in shifts) and splits.info.image_shape is None:
+        index = next(i for i, s in enumerate(shifts) if s.kind == "rotation")
+        raise ConfigError(
+            [
+                f"ood.shifts[{index}].kind: rotation needs image inputs; the data "
+                "has plain features (set data.image_shape for a table of pixels)"
+            ]
+        )
+
+
+def ood_dataset(config: Config, splits: Splits) -> Dataset | None:
+    """The test split of ``ood.dataset``, checked against the data's shape."""
     if config.ood.dataset is None:
         return None
     ood = load_splits(config.ood.dataset, key="ood.dataset")
@@ -259,7 +266,7 @@ def evaluate(
         return final.predict(_loader(config, dataset))
 
     result.shifted = _shifted(config, splits, predict)
-    ood = _ood_dataset(config, splits)
+    ood = ood_dataset(config, splits)
     if ood is not None:
         result.ood = predict(ood)
     return result

@@ -8,8 +8,14 @@ from pathlib import Path
 import torch
 
 from mcdropout.config import Config, ConfigError
-from mcdropout.data import load_splits, parquet_available
-from mcdropout.pipeline._evaluate import Evaluation, evaluate, predict_inputs
+from mcdropout.data import Splits, load_splits, parquet_available
+from mcdropout.pipeline._evaluate import (
+    Evaluation,
+    check_shifts,
+    evaluate,
+    ood_dataset,
+    predict_inputs,
+)
 from mcdropout.pipeline._files import (
     UsageError,
     check_new_file,
@@ -184,8 +190,11 @@ def _metadata(
     return metadata
 
 
-def _check_task_options(config: Config, task: str) -> None:
-    if task == "classification":
+def _check_options(config: Config, splits: Splits) -> None:
+    """Refuse, before any training, what the data cannot support."""
+    if splits.info.task == "classification":
+        check_shifts(config, splits)
+        ood_dataset(config, splits)
         return
     if config.ood.shifts:
         raise ConfigError(
@@ -237,7 +246,7 @@ def run_report(
     out_dir = Path("reports") / config.name if out_dir is None else Path(out_dir)
     path = check_new_folder(out_dir, overwrite=overwrite)
     splits = load_splits(config.data)
-    _check_task_options(config, splits.info.task)
+    _check_options(config, splits)
 
     prepared = prepare_model(config, splits, on_epoch=on_epoch)
     evaluation = evaluate(config, splits, prepared.model, progress=progress)

@@ -19,6 +19,7 @@ from mcdropout.pipeline import (
     make_mc,
     prepare_model,
     run_predict,
+    run_report,
     run_train,
     train_from_config,
 )
@@ -147,7 +148,7 @@ def test_regression_calibration_scales_the_variance():
     torch.testing.assert_close(result.calibrated.mean, result.mc.mean)
 
 
-def test_rotation_of_plain_features_is_a_config_error():
+def test_rotation_of_plain_features_is_refused_before_training(monkeypatch, tmp_path):
     config = load_config(
         overrides=[
             *FAST,
@@ -156,11 +157,15 @@ def test_rotation_of_plain_features_is_a_config_error():
             "ood.shifts=[{kind: rotation, severities: [10]}]",
         ]
     )
-    splits = load_splits(config.data)
+    trained = []
+    monkeypatch.setattr(
+        "mcdropout.pipeline._run.prepare_model", lambda *a, **k: trained.append(1)
+    )
     with pytest.raises(
         ConfigError, match=r"^ood\.shifts\[0\]\.kind: rotation needs image"
     ):
-        evaluate(config, splits, prepare_model(config, splits).model)
+        run_report(config, tmp_path / "r")
+    assert trained == []  # refused before any training
 
 
 def test_predict_writes_one_row_per_test_input(tmp_path):
