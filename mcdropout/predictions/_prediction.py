@@ -62,6 +62,23 @@ class ClassificationPrediction:
     samples : Tensor or None
         ``(n_passes, n_inputs, n_classes)`` per-pass softmax (float32), only
         when samples were kept.
+
+    Examples
+    --------
+    Two passes over one input, one saying (0.5, 0.5), the other (0.9, 0.1):
+
+    >>> import torch
+    >>> from mcdropout.predictions import ClassificationStatistics
+    >>> probs = torch.tensor([[[0.5, 0.5]], [[0.9, 0.1]]], dtype=torch.float64)
+    >>> stats = ClassificationStatistics.of(probs.log())
+    >>> prediction = ClassificationPrediction.from_statistics(stats)
+    >>> prediction.probs.tolist(), prediction.variance.round(decimals=6).tolist()
+    ([[0.7, 0.3]], [[0.04, 0.04]])
+    >>> round(float(prediction.mutual_information), 4)
+    0.0823
+    >>> prediction.to_frame()[["predicted", "confidence"]]
+       predicted  confidence
+    0          0         0.7
     """
 
     probs: Tensor
@@ -173,6 +190,20 @@ class RegressionPrediction:
     samples : Tensor or None
         ``(n_passes, n_inputs, *output_shape)`` per-pass predicted means
         (float32), only when samples were kept.
+
+    Examples
+    --------
+    Two passes predicting 1 and 3 for one input, with noise precision 4:
+
+    >>> import torch
+    >>> from mcdropout.predictions import RegressionStatistics
+    >>> means = torch.tensor([[1.0], [3.0]], dtype=torch.float64)
+    >>> stats = RegressionStatistics.of(means)
+    >>> prediction = RegressionPrediction.from_statistics(stats, noise_precision=4.0)
+    >>> prediction.mean.tolist(), prediction.epistemic_variance.tolist()
+    ([2.0], [1.0])
+    >>> prediction.aleatoric_variance.tolist(), prediction.std.tolist()
+    ([0.25], [1.118033988749895])
     """
 
     mean: Tensor

@@ -21,6 +21,7 @@ __all__ = [
     "iter_batches",
     "map_rows",
     "repeat_rows",
+    "repeat_tensor",
     "slice_rows",
     "to_device",
 ]
@@ -77,11 +78,14 @@ def repeat_rows(inputs: Batch, n_rows: int, n_times: int) -> Batch:
     ... are copies of input ``i``."""
     if n_times == 1:
         return inputs
+    return map_rows(inputs, n_rows, lambda tensor: repeat_tensor(tensor, n_times))
 
-    def repeat(tensor: Tensor) -> Tensor:
-        return tensor.repeat(n_times, *([1] * (tensor.ndim - 1)))
 
-    return map_rows(inputs, n_rows, repeat)
+def repeat_tensor(tensor: Tensor, n_times: int) -> Tensor:
+    """``tensor`` stacked ``n_times`` along dim 0 (itself when once)."""
+    if n_times == 1:
+        return tensor
+    return tensor.repeat(n_times, *([1] * (tensor.ndim - 1)))
 
 
 def to_device(inputs: Any, device: torch.device) -> Any:

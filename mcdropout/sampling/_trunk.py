@@ -26,7 +26,7 @@ from torch.nn.modules.dropout import _DropoutNd
 
 from mcdropout.dropout import eval_mode
 from mcdropout.dropout._detect import FUNCTIONAL_DROPOUT
-from mcdropout.sampling._batches import Batch, call_model
+from mcdropout.sampling._batches import Batch, call_model, repeat_tensor
 
 __all__ = ["RandomOperations", "SplitUnavailable", "TrunkSplit", "split_trunk"]
 
@@ -213,7 +213,7 @@ class TrunkSplit:
     def run_tail(self, values: tuple, n_passes: int) -> Any:
         """The model's output for ``n_passes`` passes, stacked along dim 0."""
         stacked = [
-            _repeat(value, n_passes) if repeat else value
+            repeat_tensor(value, n_passes) if repeat else value
             for value, repeat in zip(values, self.repeated, strict=True)
         ]
         return self.tail(*stacked)
@@ -226,12 +226,6 @@ class TrunkSplit:
             f"{n_trunk} trunk nodes once, {n_tail} tail nodes per pass, "
             f"{len(self.repeated)} values between them"
         )
-
-
-def _repeat(tensor: Tensor, n_times: int) -> Tensor:
-    if n_times == 1:
-        return tensor
-    return tensor.repeat(n_times, *([1] * (tensor.ndim - 1)))
 
 
 def _build(

@@ -255,6 +255,22 @@ class MCDropout(nn.Module):
         -------
         ClassificationPrediction or RegressionPrediction
             CPU tensors, one row per input in input order.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> from torch.utils.data import DataLoader, TensorDataset
+        >>> _ = torch.manual_seed(0)
+        >>> model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.5), nn.Linear(16, 3))
+        >>> mc = MCDropout(model, n_passes=30, seed=0)
+        >>> x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+        >>> prediction = mc.predict(DataLoader(TensorDataset(x, y), batch_size=4))
+        >>> len(prediction), torch.equal(prediction.targets, y)
+        (10, True)
+        >>> baseline = mc.predict(x, deterministic=True)
+        >>> baseline.n_passes, float(baseline.mutual_information.max())
+        (1, 0.0)
         """
         parts: list[Statistics] = []
         target_parts: list[Tensor | None] = []
@@ -290,6 +306,15 @@ class MCDropout(nn.Module):
             dtype; ``n_passes`` is 1 with ``deterministic=True``.
         targets : Tensor or None
             ``(n_inputs, ...)`` targets, when the inputs carried them.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.5), nn.Linear(16, 3))
+        >>> logits, _ = MCDropout(model, n_passes=5).sample_outputs(torch.randn(8, 4))
+        >>> logits.shape
+        torch.Size([5, 8, 3])
         """
         parts: list[Tensor] = []
         target_parts: list[Tensor | None] = []
