@@ -75,7 +75,7 @@ class ClassificationPrediction:
     >>> prediction.probs.tolist(), prediction.variance.round(decimals=6).tolist()
     ([[0.7, 0.3]], [[0.04, 0.04]])
     >>> round(float(prediction.mutual_information), 4)
-    0.0823
+    0.1017
     >>> prediction.to_frame()[["predicted", "confidence"]]
        predicted  confidence
     0          0         0.7
