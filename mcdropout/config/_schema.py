@@ -391,6 +391,14 @@ class ReportConfig(_Section):
     )
     dpi: PositiveInt = 100
     convergence: Bool = True
+    sections: (
+        list[
+            Literal[
+                "uncertainty", "ood", "shift", "convergence", "classes", "intervals"
+            ]
+        ]
+        | None
+    ) = None
 
 
 class Config(_Section):

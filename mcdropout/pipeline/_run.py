@@ -261,6 +261,7 @@ def run_report(
         n_bins=config.report.n_bins,
         metadata=metadata,
         dpi=config.report.dpi,
+        sections=config.report.sections,
     )
     written = report.write(path, overwrite=overwrite, formats=config.report.formats)
     return ReportRun(report, written, evaluation, prepared)

@@ -43,7 +43,11 @@ from mcdropout.report._render import (
     render_html,
     render_markdown,
 )
-from mcdropout.report._sections import classification_sections, regression_sections
+from mcdropout.report._sections import (
+    OPTIONAL_SECTIONS,
+    classification_sections,
+    regression_sections,
+)
 
 __all__ = ["FORMATS", "CalibrationReport"]
 
@@ -111,6 +115,17 @@ def _compared(
         name = CALIBRATED[type(mc)]
         compared[name] = _same_inputs("calibrated", calibrated, mc)
     return compared
+
+
+def _check_sections(sections: object) -> tuple[str, ...]:
+    if isinstance(sections, str) or not isinstance(sections, Sequence):
+        raise ArgumentTypeError(
+            f"expected `sections` to be a sequence of section names, got "
+            f"{type(sections).__name__}"
+        )
+    for name in sections:
+        check_choice("sections", name, OPTIONAL_SECTIONS)
+    return tuple(sections)
 
 
 def _check_metadata(metadata: object) -> dict[str, object]:
@@ -213,6 +228,11 @@ class CalibrationReport:
         of passes, inputs and classes when absent, and the library versions.
     dpi : int, default 100
         Resolution of the PNG figures.
+    sections : sequence of str, optional
+        The optional sections to write, of ``"uncertainty"``, ``"ood"``,
+        ``"shift"``, ``"convergence"``, ``"classes"`` (classification) and
+        ``"intervals"`` (regression); all that apply when None. The metrics
+        and "what was run" are always written.
 
     Attributes
     ----------
@@ -270,12 +290,14 @@ class CalibrationReport:
         n_bins: int = 15,
         metadata: Mapping[str, object] | None = None,
         dpi: int = 100,
+        sections: Sequence[str] | None = None,
     ) -> None:
         self.mc = _check_mc(mc)
         self.classification = isinstance(mc, ClassificationPrediction)
         self.compared = _compared(self.mc, deterministic, calibrated)
         self.n_bins = check_positive_int("n_bins", n_bins)
         self.dpi = check_positive_int("dpi", dpi)
+        self.sections = None if sections is None else _check_sections(sections)
 
         self._check_classification_only(
             ood=ood, shifted=shifted, class_names=class_names
@@ -445,6 +467,9 @@ class CalibrationReport:
         else:
             sections = regression_sections(self._summary())
 
+        if self.sections is not None:
+            kept = {"metrics", "run", *self.sections}
+            sections = [s for s in sections if s.key in kept]
         # Leave out the figures this report did not draw.
         drawn = set(self.figures)
         return [
@@ -489,12 +514,13 @@ class CalibrationReport:
     def _fill(self, folder: Path, formats: tuple[str, ...]) -> None:
         """Write every requested file into ``folder``."""
         if "html" in formats or "md" in formats:
-            pngs = self._pngs()
+            sections = self._sections()
+            shown = {name for section in sections for name in section.figures}
+            pngs = {k: v for k, v in self._pngs().items() if k in shown}
             (folder / "figures").mkdir()
             for name, png in pngs.items():
                 (folder / "figures" / f"{name}.png").write_bytes(png)
             title, subtitle, footer = self._titles()
-            sections = self._sections()
         if "html" in formats:
             page = render_html(
                 title, subtitle, sections, self.tables, pngs, CAPTIONS, footer

@@ -9,7 +9,17 @@ from mcdropout.report._content import (
 )
 from mcdropout.report._render import Section
 
-__all__ = ["classification_sections", "regression_sections"]
+__all__ = ["OPTIONAL_SECTIONS", "classification_sections", "regression_sections"]
+
+# Sections a report may leave out; "metrics" and "run" are always written.
+OPTIONAL_SECTIONS = (
+    "uncertainty",
+    "ood",
+    "shift",
+    "convergence",
+    "classes",
+    "intervals",
+)
 
 # Above this many classes the per-class table starts folded away.
 FOLD_CLASSES_ABOVE = 20

@@ -261,3 +261,15 @@ def test_figures_are_let_go_after_writing_and_redrawn(tmp_path, predictions):
         "risk_coverage",
         "convergence",
     }
+
+
+def test_sections_choose_what_the_pages_show(predictions, tmp_path):
+    report = CalibrationReport(predictions["mc"], sections=["uncertainty"], n_bins=5)
+    folder = report.write(tmp_path / "r", formats=("html", "md"))
+    text = (folder / "report.md").read_text()
+    assert "## Uncertainty and errors" in text
+    assert "## Number of passes" not in text and "## Per class" not in text
+    figures = sorted(path.stem for path in (folder / "figures").iterdir())
+    assert figures == ["reliability", "risk_coverage", "uncertainty_distributions"]
+    with pytest.raises(ArgumentValueError, match=r"`sections`.*got 'plots'"):
+        CalibrationReport(predictions["mc"], sections=["plots"])
