@@ -9,7 +9,6 @@ import argparse
 import logging
 import sys
 import traceback
-import warnings
 from collections.abc import Sequence
 
 import pandas as pd
@@ -214,8 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--threads: expected a positive integer, got {args.threads}"
         )
     level = logging.DEBUG if args.debug else logging.INFO
-    handler = configure_logging(logging.WARNING if args.quiet else level)
-    showwarning = warnings.showwarning
+    logging_state = configure_logging(logging.WARNING if args.quiet else level)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     bar = sys.stderr.isatty() and not args.quiet
@@ -233,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(error, args.debug, EXIT_FAILURE)
     finally:
         torch.set_num_threads(previous_threads)
-        restore_logging(handler, showwarning)
+        restore_logging(logging_state)
 
 
 def _fail(error: BaseException, debug: bool, code: int) -> int:

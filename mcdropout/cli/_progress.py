@@ -6,6 +6,8 @@ Only the command line configures these; the library just logs and warns.
 import logging
 import sys
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 
 from tqdm import tqdm
@@ -33,23 +35,36 @@ def _show_warning(
     _LOGGER.warning("%s", message)
 
 
-def configure_logging(level: int) -> logging.Handler:
+@dataclass
+class LoggingState:
+    """What :func:`configure_logging` changed, to put back afterwards."""
+
+    handler: logging.Handler
+    level: int
+    propagate: bool
+    showwarning: Callable
+
+
+def configure_logging(level: int) -> LoggingState:
     """Send mcdropout's log records and warnings to stderr, one line each."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLine("mcdropout: %(message)s"))
+    state = LoggingState(
+        handler, _LOGGER.level, _LOGGER.propagate, warnings.showwarning
+    )
     _LOGGER.addHandler(handler)
     _LOGGER.setLevel(level)
     _LOGGER.propagate = False
     warnings.showwarning = _show_warning
-    return handler
+    return state
 
 
-def restore_logging(handler: logging.Handler, showwarning: object) -> None:
+def restore_logging(state: LoggingState) -> None:
     """Undo :func:`configure_logging` (``main`` may run inside a Python)."""
-    _LOGGER.removeHandler(handler)
-    _LOGGER.propagate = True
-    _LOGGER.setLevel(logging.NOTSET)
-    warnings.showwarning = showwarning  # type: ignore[assignment]
+    _LOGGER.removeHandler(state.handler)
+    _LOGGER.propagate = state.propagate
+    _LOGGER.setLevel(state.level)
+    warnings.showwarning = state.showwarning
 
 
 class TrainingProgress:

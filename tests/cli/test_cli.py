@@ -1,10 +1,12 @@
 """The ``mcdropout`` command: end to end, exit codes, errors, outputs."""
 
 import json
+import logging
 import math
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -409,3 +411,15 @@ def test_cifar10_config_with_fake_data(capsys, tmp_path):
     assert math.isfinite(json.loads((tmp_path / "r" / "metrics.json").read_text())
                          ["mc_dropout"]["nll"])  # fmt: skip
     assert "MC dropout (T=2)" in stdout
+
+
+def test_main_puts_logging_and_warnings_back(capsys):
+    logger = logging.getLogger("mcdropout")
+    logger.setLevel(logging.ERROR)
+    showwarning = warnings.showwarning
+    try:
+        run(capsys, "predict", "--config", "/no/such.yaml", "--out", "x.csv")
+        assert logger.level == logging.ERROR and logger.propagate
+        assert warnings.showwarning is showwarning
+    finally:
+        logger.setLevel(logging.NOTSET)
