@@ -158,7 +158,7 @@ def _table(config: TableData, key: str) -> Splits:
     inputs = table.to_numpy(dtype=np.float64)
     targets, class_names = _targets(frame[config.target].to_numpy(), config.task, key)
     _check_finite(inputs, f"{key}.features")
-    info = _tabular_info(config, inputs, class_names, features)
+    info = _tabular_info(config, inputs, class_names, features, key)
     return _split(config, inputs, targets, info)
 
 
@@ -195,6 +195,7 @@ def _tabular_info(
     inputs: np.ndarray,
     class_names: list[str] | None,
     feature_names: list[str] | None,
+    key: str,
 ) -> DataInfo:
     image_shape = None if config.image_shape is None else tuple(config.image_shape)
     if image_shape is not None and int(np.prod(image_shape)) != int(
@@ -202,7 +203,7 @@ def _tabular_info(
     ):
         raise ConfigError(
             [
-                f"data.image_shape: expected {int(np.prod(inputs.shape[1:]))} values "
+                f"{key}.image_shape: expected {int(np.prod(inputs.shape[1:]))} values "
                 f"per input, got {list(image_shape)}"
             ]
         )
@@ -241,7 +242,7 @@ def _npz(config: NpzData, key: str) -> Splits:
         )
     _check_finite(inputs.reshape(len(inputs), -1), f"{key}.inputs_key")
     targets, class_names = _targets(raw_targets, config.task, key)
-    info = _tabular_info(config, inputs, class_names, None)
+    info = _tabular_info(config, inputs, class_names, None, key)
     return _split(config, inputs, targets, info)
 
 
