@@ -38,6 +38,7 @@ from mcdropout.sampling._trunk import (
 )
 
 __all__ = [
+    "CPU_CHUNK_BYTES",
     "DEFAULT_MEMORY_BUDGET",
     "PRECISIONS",
     "STRATEGIES",
@@ -58,6 +59,11 @@ DEFAULT_MEMORY_BUDGET = 512 * 2**20
 
 # Rows of the batch used to measure one pass and to verify a trunk split.
 _PROBE_ROWS = 16
+
+# On the CPU, stacked passes speed things up only while a chunk's tensors stay
+# near the caches: past this many bytes per forward, memory-bound operations
+# (dropout masks, activations) make a stacked chunk slower than a loop.
+CPU_CHUNK_BYTES = 32 * 2**20
 
 # float64 copies of a chunk's outputs alive at once while its statistics are
 # computed (measured: 4.3 for classification, 3.1 for regression).
@@ -299,6 +305,8 @@ class PassEngine:
             return rows_per_block, max(1, self.max_batch_size // rows_per_block)
         budget = self.memory_budget
         rows_per_block = int(min(n_rows, max(1, budget // plan.full_bytes_per_row)))
+        if model_device(self.model).type == "cpu":
+            budget = min(budget, CPU_CHUNK_BYTES)
         rows_per_forward = budget // plan.pass_bytes_per_row
         passes_per_chunk = int(max(1, rows_per_forward // rows_per_block))
         if self.passes_per_chunk is not None:

@@ -9,6 +9,7 @@ from mcdropout import MCDropout, add_dropout
 from mcdropout._exceptions import ArgumentValueError
 from mcdropout.dropout import enable_dropout
 from mcdropout.sampling import PassEngine
+from mcdropout.sampling._engine import CPU_CHUNK_BYTES
 from mcdropout.sampling._memory import AllocationCounter
 from mcdropout.sampling._trunk import SplitUnavailable, split_trunk
 from tests.conftest import assert_unchanged, snapshot
@@ -247,3 +248,16 @@ def test_bfloat16_autocast_accumulates_in_float64(mlp, inputs):
     torch.testing.assert_close(prediction.probs, full.probs, atol=0.03, rtol=0)
     with pytest.raises(ArgumentValueError, match=r"`precision`.*got 'float16'"):
         MCDropout(mlp, 2, precision="float16").predict(inputs)
+
+
+def test_cpu_chunks_stay_within_the_cache_friendly_size():
+    model = nn.Sequential(nn.Linear(4, 256), nn.ReLU(), nn.Dropout(0.5)).eval()
+    x = torch.randn(100, 4)
+    engine = PassEngine(model, "stacked", memory_budget=10**12)
+    with torch.inference_mode(), enable_dropout(model):
+        for _ in engine.run(x, 100, 1000):
+            pass
+    plan = next(iter(engine.plans.values()))
+    # The budget would allow every pass at once; the CPU cap does not.
+    expected = int(CPU_CHUNK_BYTES // plan.pass_bytes_per_row) // 100
+    assert engine.passes_per_chunk == expected < 1000
