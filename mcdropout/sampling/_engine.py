@@ -63,7 +63,7 @@ _PROBE_ROWS = 16
 # On the CPU, stacked passes speed things up only while a chunk's tensors stay
 # near the caches: past this many bytes per forward, memory-bound operations
 # (dropout masks, activations) make a stacked chunk slower than a loop.
-CPU_CHUNK_BYTES = 32 * 2**20
+CPU_CHUNK_BYTES = 16 * 2**20
 
 # float64 copies of a chunk's outputs alive at once while its statistics are
 # computed (measured: 4.3 for classification, 3.1 for regression).
