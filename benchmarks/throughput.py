@@ -14,8 +14,9 @@ Times are the best of ``--repeats`` runs after a warm-up. Peak memory is the
 process's peak resident set size, and its growth while predicting 20,000
 inputs (2,000 for the transformer), each measurement in a fresh subprocess.
 
-Run: ``python benchmarks/throughput.py`` (about 5 minutes on 2 CPU cores);
-``--quick`` for a smoke run.
+Run: ``python benchmarks/throughput.py`` (about 4 minutes for the speed
+table and 15 for the memory table on 2 CPU cores; ``--skip-memory`` or
+``--skip-speed`` for one of them); ``--quick`` for a smoke run.
 """
 
 import argparse
