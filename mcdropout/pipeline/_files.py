@@ -60,17 +60,42 @@ def check_new_folder(
     return path
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(temporary_path)``, then rename the result onto ``path``.
+def write_atomic(
+    path: Path, write: Callable[[Path], None], *, overwrite: bool = True
+) -> Path:
+    """Call ``write(temporary_path)``, then move the result onto ``path``.
 
-    The temporary file sits next to ``path``, so the rename is atomic: a
+    The temporary file sits next to ``path``, so the move is atomic: a
     reader sees the old file or the complete new one, never a partial one.
+    Without ``overwrite`` the result is published with a hard link, which
+    fails if ``path`` has appeared since it was checked, so a file someone
+    else wrote meanwhile is never replaced.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     try:
         write(partial)
-        os.replace(partial, path)
+        if overwrite:
+            os.replace(partial, path)
+        else:
+            _publish_new(partial, path)
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+def _publish_new(partial: Path, path: Path) -> None:
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        raise OutputExistsError(
+            f"--out: {path} appeared while this ran; pass --overwrite to replace it"
+        ) from None
+    except OSError:
+        # A file system without hard links: check, then move (not atomic
+        # against a concurrent writer, but never over an existing file).
+        if path.exists():
+            raise OutputExistsError(
+                f"--out: {path} appeared while this ran; pass --overwrite to replace it"
+            ) from None
+        os.replace(partial, path)

@@ -65,7 +65,11 @@ def run_train(
     path = check_new_file(out, overwrite=overwrite)
     splits = load_splits(config.data)
     model, result = train_from_config(config, splits, on_epoch=on_epoch)
-    write_atomic(path, lambda partial: torch.save(model.state_dict(), partial))
+    write_atomic(
+        path,
+        lambda partial: torch.save(model.state_dict(), partial),
+        overwrite=overwrite,
+    )
     logger.info("saved the trained weights to %s", path)
     return result
 
@@ -116,10 +120,14 @@ def run_predict(
     splits = load_splits(config.data)
     model = prepare_model(config, splits, on_epoch=on_epoch).model
     frame = predict_inputs(config, splits, model, progress=progress).to_frame()
-    if path.suffix.lower() == ".csv":
-        write_atomic(path, lambda partial: frame.to_csv(partial, index=False))
-    else:
-        write_atomic(path, lambda partial: frame.to_parquet(partial, index=False))
+
+    def write(partial: Path) -> None:
+        if path.suffix.lower() == ".csv":
+            frame.to_csv(partial, index=False)
+        else:
+            frame.to_parquet(partial, index=False)
+
+    write_atomic(path, write, overwrite=overwrite)
     logger.info("wrote %d predictions to %s", len(frame), path)
     return path
 

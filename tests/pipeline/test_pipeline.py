@@ -22,6 +22,7 @@ from mcdropout.pipeline import (
     run_report,
     run_train,
     train_from_config,
+    write_atomic,
 )
 
 FAST = ["model.train.epochs=2", "mc.n_passes=4", "model.args.hidden_sizes=[32]"]
@@ -199,3 +200,19 @@ def test_train_refuses_a_config_with_a_checkpoint(tmp_path):
     config = load_config(overrides=[f"model.checkpoint={weights}"])
     with pytest.raises(ConfigError, match=r"^model\.checkpoint: `train` trains"):
         run_train(config, tmp_path / "out.pt")
+
+
+def test_write_atomic_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
+    path = tmp_path / "out.csv"
+
+    def write(partial):
+        partial.write_text("new")
+        path.write_text("someone else's")  # appears between check and publish
+
+    with pytest.raises(OutputExistsError, match="appeared while this ran"):
+        write_atomic(path, write, overwrite=False)
+    assert path.read_text() == "someone else's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+    write_atomic(path, lambda partial: partial.write_text("new"), overwrite=True)
+    assert path.read_text() == "new"
