@@ -66,8 +66,8 @@ def _removed_on_error(folder: Path) -> Iterator[None]:
         raise
 
 
-def _swap_in(new: Path, path: Path) -> None:
-    """Rename ``new`` to ``path``, replacing whatever folder is there."""
+def _swap_in(new: Path, path: Path, overwrite: bool) -> None:
+    """Rename ``new`` to ``path``, replacing the folder there if allowed."""
     if not path.exists():
         new.rename(path)
         return
@@ -75,6 +75,13 @@ def _swap_in(new: Path, path: Path) -> None:
         path.rmdir()
         new.rename(path)
         return
+    if not overwrite:
+        # Checked empty at the start; someone has written into it since.
+        raise ArgumentValueError(
+            f"expected `out_dir` to be a new or empty folder, got {str(path)!r}, "
+            "which received files while the report was written; pass "
+            "overwrite=True to replace it"
+        )
 
     old = _sibling(path, "old")
     old.rmdir()
@@ -88,16 +95,19 @@ def _swap_in(new: Path, path: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_folder(path: Path, fill: Callable[[Path], None]) -> Path:
+def write_folder(
+    path: Path, fill: Callable[[Path], None], *, overwrite: bool = False
+) -> Path:
     """Call ``fill(folder)`` on a temporary folder, then move it to ``path``.
 
-    ``path`` must have passed :func:`check_out_dir`. On any error the
+    ``path`` must have passed :func:`check_out_dir`. A folder that holds
+    files by then is replaced only with ``overwrite``. On any error the
     temporary folder is removed and ``path`` is left as it was.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     new = _sibling(path, "tmp")
     with _removed_on_error(new):
         fill(new)
-        _swap_in(new, path)
+        _swap_in(new, path, overwrite)
     logger.info("wrote %s", path)
     return path

@@ -584,7 +584,9 @@ class CalibrationReport:
         formats = _check_formats(formats)
         path = check_out_dir(out_dir, overwrite=overwrite)
         try:
-            return write_folder(path, lambda folder: self._fill(folder, formats))
+            return write_folder(
+                path, lambda folder: self._fill(folder, formats), overwrite=overwrite
+            )
         finally:
             # Figures hold most of a report's memory; redrawn if needed.
             self.close()

@@ -273,3 +273,19 @@ def test_sections_choose_what_the_pages_show(predictions, tmp_path):
     assert figures == ["reliability", "risk_coverage", "uncertainty_distributions"]
     with pytest.raises(ArgumentValueError, match=r"`sections`.*got 'plots'"):
         CalibrationReport(predictions["mc"], sections=["plots"])
+
+
+def test_a_folder_filled_while_writing_is_not_replaced(report, tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    fill = CalibrationReport._fill
+
+    def fill_while_someone_writes(self, folder, formats):
+        fill(self, folder, formats)
+        out.mkdir()
+        (out / "theirs.txt").write_text("keep me")
+
+    monkeypatch.setattr(CalibrationReport, "_fill", fill_while_someone_writes)
+    with pytest.raises(ArgumentValueError, match="received files while"):
+        report.write(out, formats=("json",))
+    assert [p.name for p in out.iterdir()] == ["theirs.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
