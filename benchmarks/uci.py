@@ -29,9 +29,7 @@ import argparse
 import json
 import logging
 import math
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -61,6 +59,7 @@ from mcdropout._validation import (
     check_probability,
 )
 from mcdropout.metrics import mc_log_likelihood, rmse
+from mcdropout.pipeline import write_atomic
 
 __all__ = [
     "PUBLISHED",
@@ -428,18 +427,8 @@ def markdown_row(summary: dict[str, object]) -> str:
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    # Write beside the target and rename, so a reader never sees half a file.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        # mkstemp creates the file private; results are for everyone to read.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+def _write_text(path: Path, text: str) -> None:
+    write_atomic(path, lambda partial: partial.write_text(text, encoding="utf-8"))
 
 
 def run_dataset(
@@ -452,7 +441,7 @@ def run_dataset(
     for index in range(n_splits):
         results.append(run_split(dataset, index, settings))
         frame = pd.DataFrame([result.row() for result in results])
-        _write_atomic(out / "splits.csv", frame.to_csv(index=False))
+        _write_text(out / "splits.csv", frame.to_csv(index=False))
         logger.info(
             "%s split %d/%d: p=%g tau=%g rmse=%.3f ll=%.3f (%.1f s)",
             dataset.name,
@@ -465,7 +454,7 @@ def run_dataset(
             results[-1].seconds,
         )
     summary = summarize(dataset.name, results, settings)
-    _write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    _write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 
