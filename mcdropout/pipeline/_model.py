@@ -1,6 +1,7 @@
 """Getting the model a config asks for: trained, cached, or loaded from a file."""
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -90,25 +91,54 @@ def _file_stamp(path: Path) -> list:
     return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
 
 
+def _folder_stamps(root: Path) -> list:
+    # Adding or removing files changes a folder's modification time, so the
+    # root and its subfolders (an ImageFolder's classes) stand for the tree.
+    if not root.is_dir():
+        return []
+    folders = [root, *sorted(path for path in root.iterdir() if path.is_dir())]
+    return [_file_stamp(folder) for folder in folders]
+
+
+def _factory_stamp(architecture: str) -> list:
+    # Weights trained from edited factory code must not be reused.
+    module = architecture.partition(":")[0]
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return []
+    origin = None if spec is None else spec.origin
+    return [_file_stamp(Path(origin))] if origin and Path(origin).is_file() else []
+
+
+def _data_stamps(config: Config) -> list:
+    """Stamps of the files and folders whose contents train the model."""
+    data = config.data.model_dump(mode="json")
+    stamps = []
+    if isinstance(data.get("path"), str):
+        stamps.append(_file_stamp(Path(data["path"])))
+    if isinstance(data.get("root"), str):
+        stamps += _folder_stamps(Path(data["root"]))
+    architecture = config.model.architecture
+    if isinstance(architecture, str) and ":" in architecture:
+        stamps += _factory_stamp(architecture)
+    return stamps
+
+
 def cache_key(config: Config) -> str:
     """A hash of everything that determines the trained weights.
 
-    The model and data sections (minus the cache switch), the files the
-    data section names (path, size, modification time), and the torch
-    version.
+    The model and data sections (minus the cache switch); the data file
+    (path, size, modification time); a torchvision or ImageFolder root and
+    its subfolders (modification times change when files are added or
+    removed, not when one is edited in place); the source file of a
+    ``package.module:factory`` architecture; and the torch version.
     """
-    model = config.model.model_dump(mode="json", exclude={"cache"})
-    data = config.data.model_dump(mode="json")
-    stamps = [
-        _file_stamp(Path(value))
-        for key, value in data.items()
-        if key == "path" and isinstance(value, str)
-    ]
     content = {
         "format": _CACHE_FORMAT,
-        "model": model,
-        "data": data,
-        "files": stamps,
+        "model": config.model.model_dump(mode="json", exclude={"cache"}),
+        "data": config.data.model_dump(mode="json"),
+        "files": _data_stamps(config),
         "torch": torch.__version__.split("+")[0],
     }
     text = json.dumps(content, sort_keys=True)

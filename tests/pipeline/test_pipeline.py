@@ -1,6 +1,8 @@
 """Runs from a config: model caching, calibration wiring, shifts, output files."""
 
 import logging
+import os
+import sys
 
 import pandas as pd
 import pytest
@@ -216,3 +218,28 @@ def test_write_atomic_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
 
     write_atomic(path, lambda partial: partial.write_text("new"), overwrite=True)
     assert path.read_text() == "new"
+
+
+def test_cache_key_follows_the_image_folder_and_the_factory_code(tmp_path):
+    (tmp_path / "images" / "ants").mkdir(parents=True)
+    root = tmp_path / "images"
+    data = f"data={{source: image_folder, root: '{root}', image_size: [4, 4]}}"
+    config = load_config(overrides=[data])
+    before = cache_key(config)
+    (tmp_path / "images" / "ants" / "new.png").write_bytes(b"")
+    # A new file in a class folder changes that folder's modification time.
+    os.utime(tmp_path / "images" / "ants", ns=(1, 1))
+    assert cache_key(config) != before
+
+    module = tmp_path / "my_factories.py"
+    module.write_text("def net():\n    return None\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        spec = "model.architecture=my_factories:net"
+        config = load_config(overrides=[spec])
+        before = cache_key(config)
+        module.write_text("def net():\n    return 1\n")
+        os.utime(module, ns=(2, 2))
+        assert cache_key(config) != before
+    finally:
+        sys.path.remove(str(tmp_path))
