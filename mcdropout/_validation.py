@@ -61,6 +61,11 @@ def check_positive_float(name: str, value: object) -> float:
     return value
 
 
+def check_optional_positive_float(name: str, value: object) -> float | None:
+    """Return ``value`` if it is None or a float > 0 (finite), else raise."""
+    return None if value is None else check_positive_float(name, value)
+
+
 def check_choice(name: str, value: object, choices: Collection[str]) -> str:
     """Return ``value`` if it is one of ``choices``, else raise."""
     if value not in choices:

@@ -17,8 +17,8 @@ from mcdropout._exceptions import (
 )
 from mcdropout._validation import (
     check_choice,
+    check_optional_positive_float,
     check_optional_positive_int,
-    check_positive_float,
     check_positive_int,
 )
 from mcdropout.dropout import MODES, enable_dropout, eval_mode
@@ -169,30 +169,28 @@ class MCDropout(nn.Module):
                 f"expected `model` to be a torch.nn.Module, got {type(model).__name__}"
             )
         self.model = model
+
+        # What is computed.
         self.n_passes = check_positive_int("n_passes", n_passes)
         self.task = check_choice("task", task, TASKS)
         self.mode = check_choice("mode", mode, MODES)
         self.seed = _check_seed(seed)
         self.keep_samples = _check_bool("keep_samples", keep_samples)
+        self.heteroscedastic = _check_bool("heteroscedastic", heteroscedastic)
+        self.noise_precision = check_optional_positive_float(
+            "noise_precision", noise_precision
+        )
+        self.temperature = check_optional_positive_float("temperature", temperature)
+        self._check_task_options()
+
+        # How it is computed: chunking and strategy change speed and memory only.
+        self.strategy = check_choice("strategy", strategy, STRATEGIES)
         self.max_batch_size = check_optional_positive_int(
             "max_batch_size", max_batch_size
         )
-        self.heteroscedastic = _check_bool("heteroscedastic", heteroscedastic)
-        self.noise_precision = (
-            None
-            if noise_precision is None
-            else check_positive_float("noise_precision", noise_precision)
-        )
-        self.progress = _check_bool("progress", progress)
-        self.strategy = check_choice("strategy", strategy, STRATEGIES)
-        self.temperature = (
-            None
-            if temperature is None
-            else check_positive_float("temperature", temperature)
-        )
         self.memory_budget = check_positive_int("memory_budget", memory_budget)
         self.precision = check_choice("precision", precision, PRECISIONS)
-        self._check_task_options()
+        self.progress = _check_bool("progress", progress)
         # Trunk splits and pass measurements, by kind of batch.
         self._plans: dict = {}
         # Fail now, not at the first predict, if there is nothing to switch on.
