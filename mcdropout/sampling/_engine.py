@@ -86,11 +86,7 @@ def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
     if seed is None:
         yield
         return
-    cuda_devices = []
-    if device.type == "cuda":
-        cuda_devices = [
-            device.index if device.index is not None else torch.cuda.current_device()
-        ]
+    cuda_devices = _cuda_devices(device)
     with torch.random.fork_rng(devices=cuda_devices):
         torch.random.default_generator.manual_seed(seed)
         for index in cuda_devices:
@@ -98,9 +94,15 @@ def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
         yield
 
 
+def _cuda_devices(device: torch.device) -> list[int]:
+    """The CUDA device index whose RNG dropout on ``device`` draws from."""
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
 def _rng_preserved(device: torch.device) -> contextlib.AbstractContextManager:
-    cuda_devices = [device.index or 0] if device.type == "cuda" else []
-    return torch.random.fork_rng(devices=cuda_devices)
+    return torch.random.fork_rng(devices=_cuda_devices(device))
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

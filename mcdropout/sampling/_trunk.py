@@ -7,11 +7,11 @@ graph modules: the *trunk* computes, once per batch, the values the tail
 needs (the *frontier*); the tail then runs on those values repeated for each
 pass. Parameters are shared with the user's model, never copied.
 
-A split is only used once it has been verified on the batch at hand: with
-dropout switched off, tail(trunk(x)) stacked twice must equal model(x).
+A split is only used once it has been verified on the first rows of a batch:
+with dropout switched off, tail(trunk(x)) stacked twice must equal model(x).
 Models that do not trace, that draw random numbers other than through dropout
-modules, or that fail the check fall back to full passes; the reason is logged
-at debug level.
+modules, or that fail the check raise :class:`SplitUnavailable` with the
+reason; the engine then runs full passes and logs it at debug level.
 """
 
 import inspect
@@ -28,7 +28,7 @@ from mcdropout.dropout import eval_mode
 from mcdropout.dropout._detect import FUNCTIONAL_DROPOUT
 from mcdropout.sampling._batches import Batch, call_model, repeat_tensor
 
-__all__ = ["RandomOperations", "SplitUnavailable", "TrunkSplit", "split_trunk"]
+__all__ = ["SplitUnavailable", "TrunkSplit", "split_trunk"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +72,6 @@ class SplitUnavailable(Exception):
     """The model cannot be split; the message says why."""
 
 
-class RandomOperations(SplitUnavailable):
-    """The model draws random numbers other than through dropout modules."""
-
-
 class _Tracer(fx.Tracer):
     """Keeps dropout, and modules with hooks, as single opaque calls.
 
@@ -117,7 +113,7 @@ def _taint(gm: fx.GraphModule) -> _Taint:
         if node.op == "placeholder" or any(n in input_dependent for n in inputs):
             input_dependent.add(node)
         if _is_random(node):
-            raise RandomOperations(f"node {node.name!r} draws random numbers")
+            raise SplitUnavailable(f"node {node.name!r} draws random numbers")
         seed = node.op == "call_module" and _has_dropout(gm.get_submodule(node.target))
         if seed or any(n in stochastic for n in inputs):
             stochastic.add(node)

@@ -124,10 +124,12 @@ class MCDropout(nn.Module):
         softmax (temperature scaling).
     memory_budget : int, default 512 MiB
         Bytes one chunk of passes may allocate when ``max_batch_size`` is
-        None. The allocation of one pass is measured on a few inputs (the sum
-        of every tensor it creates, an upper bound); chunks stack as many
-        passes as fit. On CUDA an out-of-memory error halves the chunk and
-        retries.
+        None. One pass is measured on a few inputs (the peak bytes of the
+        tensors alive at once, per row, plus the repeated inputs and float64
+        statistics of each extra pass); blocks of inputs and chunks of
+        stacked passes are sized to fit. On the CPU a stacked forward is
+        also capped at 16 MiB, past which stacking is slower than looping.
+        On CUDA an out-of-memory error halves the chunk and retries.
     precision : {"float32", "bfloat16", "float16"}, default "float32"
         Run the passes under ``torch.autocast`` in this dtype (``"float16"``
         on CUDA only); statistics are accumulated in float64 either way.
